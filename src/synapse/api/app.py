@@ -1,0 +1,43 @@
+"""`create_app(settings)`: the FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from synapse import __version__
+from synapse.api import errors
+from synapse.api.limits import BodyLimitMiddleware
+from synapse.api.relay import EventRelay
+from synapse.api.routes import health, ingestion, jobs, pages, projects, ws
+from synapse.celery_app import create_celery
+from synapse.config import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await app.state.relay.start()
+        yield
+        await app.state.relay.stop()
+
+    app = FastAPI(
+        title="SYNAPSE background processing",
+        version=__version__,
+        summary="CSV imports, packages, rules, backups and reports as jobs with live progress",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.celery = create_celery(settings)
+    app.state.relay = EventRelay(settings)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, max_mb=settings.max_upload_mb
+    )
+    errors.install(app)
+    for module in (health, ingestion, jobs, projects, ws, pages):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,54 @@
+"""The spec's ingestion endpoints, unchanged in path and shape."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from synapse.api.deps import CeleryDep, SessionDep, SettingsDep
+from synapse.api.schemas import UploadAccepted, spec_status
+from synapse.errors import NotFound
+from synapse.imports.upload import submit_import
+from synapse.jobs import store
+
+router = APIRouter(prefix="/api/v1/ingestion", tags=["ingestion"])
+
+
+@router.post("/upload-csv", status_code=202, response_model=UploadAccepted)
+async def upload_csv(
+    settings: SettingsDep,
+    celery: CeleryDep,
+    file: Annotated[UploadFile, File(description="the CSV file")],
+    project_id: Annotated[str, Form(description="project key; an unknown key creates it")],
+    priority: Annotated[str, Form()] = "default",
+    mode: Annotated[str, Form(description="upsert, insert or dry_run")] = "upsert",
+    skip_invalid: Annotated[bool, Form(description="import the valid rows, list the rest")] = False,
+) -> UploadAccepted:
+    """Store the upload and queue its import; answers at once with the job id."""
+    job = await run_in_threadpool(
+        submit_import,
+        settings=settings,
+        celery=celery,
+        project_key=project_id,
+        src=file.file,
+        filename=file.filename,
+        priority=priority,
+        mode=mode,
+        skip_invalid=skip_invalid,
+    )
+    return UploadAccepted(
+        job_id=job.id,
+        status="QUEUED",
+        message=f"Import queued on {job.queue}; follow it on /ws/logs?job_id={job.id}",
+    )
+
+
+@router.get("/job-status/{job_id}")
+def job_status(job_id: str, session: SessionDep) -> dict[str, Any]:
+    """`PENDING`, `PROGRESS` with percent, `SUCCESS` with result, `FAILURE` with error; 404 if unknown."""
+    job = store.get_job(session, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    return spec_status(job)

@@ -1,0 +1,126 @@
+"""Jobs: list, detail, cancel, retry, log lines and row errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, SessionDep, SettingsDep
+from synapse.api.schemas import JobList, JobPublic, LogLine, LogList, RowErrorList, RowErrorPublic
+from synapse.errors import InvalidInput, NotFound
+from synapse.jobs import service, states, store
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+SinceQ = Annotated[Literal["1h", "24h", "7d", "all"], Query()]
+
+
+@router.get("", response_model=JobList)
+def list_jobs(
+    session: SessionDep,
+    state: str | None = None,
+    type: str | None = None,
+    project_id: str | None = None,
+    since: SinceQ = "all",
+    limit: LimitQ = 50,
+    offset: OffsetQ = 0,
+) -> JobList:
+    wanted: tuple[str, ...] = ()
+    if state and state.lower() != "all":
+        if state.lower() not in states.FILTERS:
+            raise InvalidInput(
+                f"state must be one of all, running, queued, completed, failed, cancelled "
+                f"or a job state, not {state!r}"
+            )
+        wanted = states.FILTERS[state.lower()]
+    flt = store.JobFilter(
+        states=wanted, type=type, project_key=project_id, since=store.since_to_delta(since)
+    )
+    rows, total = store.list_jobs(session, flt, limit=limit, offset=offset)
+    return JobList(items=[JobPublic.of(j) for j in rows], total=total, limit=limit, offset=offset)
+
+
+def _job(session: SessionDep, job_id: str) -> JobPublic:
+    job = store.get_job(session, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    return JobPublic.of(job)
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+def get_job(job_id: str, session: SessionDep) -> JobPublic:
+    return _job(session, job_id)
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic)
+async def cancel_job(job_id: str, settings: SettingsDep) -> JobPublic:
+    """A queued job never starts; a running one stops at its next checkpoint. Finished: 409."""
+    job = await run_in_threadpool(service.cancel_job, settings=settings, job_id=job_id)
+    return JobPublic.of(job)
+
+
+@router.post("/{job_id}/retry", status_code=202, response_model=JobPublic)
+async def retry_job(job_id: str, settings: SettingsDep, celery: CeleryDep) -> JobPublic:
+    """A new job with the same parameters and `retry_of`; only for FAILURE or CANCELLED."""
+    job = await run_in_threadpool(
+        service.retry_job, settings=settings, celery=celery, job_id=job_id
+    )
+    return JobPublic.of(job)
+
+
+@router.get("/{job_id}/logs", response_model=LogList)
+def job_logs(
+    job_id: str, session: SessionDep, after_id: OffsetQ = 0, limit: LimitQ = 1000
+) -> LogList:
+    _job(session, job_id)
+    lines = store.list_logs(session, job_id, after_id=after_id, limit=limit)
+    return LogList(items=[LogLine.of(x) for x in lines], total=len(lines))
+
+
+def _safe_cell(value: object) -> str:
+    """Spreadsheets never see a formula: a leading = + - @ (or tab/CR) is quoted."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@router.get("/{job_id}/errors", response_model=RowErrorList)
+def job_errors(
+    job_id: str,
+    session: SessionDep,
+    format: Literal["json", "csv"] = "json",
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    offset: OffsetQ = 0,
+) -> RowErrorList | StreamingResponse:
+    """Row errors of an import; `?format=csv` downloads all of them."""
+    _job(session, job_id)
+    if format == "csv":
+        rows, _total = store.list_row_errors(session, job_id, limit=None)
+
+        def lines() -> Iterator[str]:
+            buf = io.StringIO()
+            writer = csv.writer(buf)
+            writer.writerow(["row", "column", "value", "reason"])
+            for err in rows:
+                writer.writerow([err.row, _safe_cell(err.column), _safe_cell(err.value),
+                                 _safe_cell(err.reason)])
+                if buf.tell() > 64 * 1024:
+                    yield buf.getvalue()
+                    buf.seek(0)
+                    buf.truncate()
+            yield buf.getvalue()
+
+        return StreamingResponse(
+            lines(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="job-{job_id[:8]}-errors.csv"'},
+        )
+    rows, total = store.list_row_errors(session, job_id, limit=limit, offset=offset)
+    return RowErrorList(
+        items=[RowErrorPublic.of(e) for e in rows], total=total, limit=limit, offset=offset
+    )

@@ -1,0 +1,28 @@
+"""Projects and their assets."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from synapse.api.deps import LimitQ, OffsetQ, SessionDep
+from synapse.api.schemas import AssetList, AssetPublic
+from synapse.projects import get_project, list_assets
+
+router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+
+
+@router.get("/{project_id}/assets", response_model=AssetList)
+def project_assets(
+    project_id: str,
+    session: SessionDep,
+    limit: LimitQ = 100,
+    offset: OffsetQ = 0,
+    type: str | None = None,
+    q: str | None = None,
+) -> AssetList:
+    """Assets of a project by tag, paginated, with the `total`; filter by `type` or tag text `q`."""
+    project = get_project(session, project_id)
+    rows, total = list_assets(session, project, limit=limit, offset=offset, asset_type=type, q=q)
+    return AssetList(
+        items=[AssetPublic.of(a) for a in rows], total=total, limit=limit, offset=offset
+    )

@@ -1,0 +1,159 @@
+"""Response shapes (`XPublic`) and how jobs read in them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from synapse.db.models import Asset, Job, JobLog, JobRowError
+from synapse.jobs import states
+from synapse.jobs.store import duration_seconds
+
+
+class UploadAccepted(BaseModel):
+    job_id: str
+    status: str
+    message: str
+
+
+class JobPublic(BaseModel):
+    id: str
+    job_id: str
+    type: str
+    project_id: str | None
+    params: dict[str, Any]
+    queue: str
+    state: str
+    status: str
+    percent: int
+    current: int
+    total: int
+    message: str
+    result: dict[str, Any] | None
+    error: str | None
+    traceback: str | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+    submitted_by: str | None
+    retry_of: str | None
+    worker: str | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobPublic:
+        return cls(
+            id=job.id,
+            job_id=job.id,
+            type=job.type,
+            project_id=job.project_key,
+            params=job.params or {},
+            queue=job.queue,
+            state=job.state,
+            status=states.SPEC_STATUS.get(job.state, job.state),
+            percent=job.percent,
+            current=job.current,
+            total=job.total,
+            message=job.message,
+            result=job.result,
+            error=job.error,
+            traceback=job.traceback,
+            attempts=job.attempts,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            duration_seconds=duration_seconds(job),
+            submitted_by=job.submitted_by,
+            retry_of=job.retry_of,
+            worker=job.worker,
+        )
+
+
+class JobList(BaseModel):
+    items: list[JobPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class LogLine(BaseModel):
+    id: int
+    at: datetime
+    level: str
+    message: str
+
+    @classmethod
+    def of(cls, line: JobLog) -> LogLine:
+        return cls(id=line.id, at=line.at, level=line.level, message=line.message)
+
+
+class LogList(BaseModel):
+    items: list[LogLine]
+    total: int
+
+
+class RowErrorPublic(BaseModel):
+    row: int
+    column: str | None
+    value: str | None
+    reason: str
+
+    @classmethod
+    def of(cls, err: JobRowError) -> RowErrorPublic:
+        return cls(row=err.row, column=err.column, value=err.value, reason=err.reason)
+
+
+class RowErrorList(BaseModel):
+    items: list[RowErrorPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class AssetPublic(BaseModel):
+    tag: str
+    type: str
+    properties: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, asset: Asset) -> AssetPublic:
+        return cls(
+            tag=asset.tag,
+            type=asset.type,
+            properties=asset.properties or {},
+            created_at=asset.created_at,
+            updated_at=asset.updated_at,
+        )
+
+
+class AssetList(BaseModel):
+    items: list[AssetPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+def spec_status(job: Job) -> dict[str, Any]:
+    """The spec's job-status shape (PENDING/PROGRESS/SUCCESS/FAILURE/CANCELLED), plus extras."""
+    body: dict[str, Any] = {
+        "job_id": job.id,
+        "status": states.SPEC_STATUS.get(job.state, job.state),
+        "state": job.state,
+        "percent": job.percent,
+        "current": job.current,
+        "total": job.total,
+        "message": job.message,
+    }
+    if job.state == states.SUCCESS:
+        body["result"] = job.result
+    elif job.state == states.FAILURE:
+        body["error"] = job.error
+        if job.result:
+            body["result"] = job.result
+            body["errors"] = job.result.get("errors", [])
+    return body

@@ -1,0 +1,56 @@
+"""The Celery application. `celery -A synapse.celery_app worker` works as in the spec."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from synapse.config import QUEUES, Settings, get_settings
+
+TASK_MODULES = ["synapse.imports.tasks"]
+
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery(
+        "synapse",
+        broker=settings.celery_broker_url,
+        backend=settings.celery_broker_url,
+        include=TASK_MODULES,
+    )
+    transport = {
+        # Queues are polled in the listed order (BRPOP on urgent, default, bulk), so an urgent
+        # job is taken before any queued default or bulk one.
+        "queue_order_strategy": "priority",
+        # A job not acknowledged within this time is handed to another worker: it must be longer
+        # than the longest job.
+        "visibility_timeout": settings.visibility_timeout,
+        "global_keyprefix": f"{settings.redis_prefix}:",
+    }
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        timezone=settings.timezone,
+        enable_utc=True,
+        task_track_started=True,
+        task_send_sent_event=True,
+        worker_send_task_events=True,
+        result_expires=3600,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_concurrency=settings.worker_concurrency,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="default",
+        broker_transport_options=transport,
+        result_backend_transport_options={"global_keyprefix": f"{settings.redis_prefix}:"},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        beat_schedule={},
+    )
+    return app
+
+
+app = create_celery()
+celery_app = app

@@ -1,0 +1,105 @@
+"""The `synapse` command: thin commands over the service functions."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated
+
+import typer
+
+from synapse.config import QUEUES, get_settings
+
+cli = typer.Typer(help="SYNAPSE background processing.", no_args_is_help=True)
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=get_settings().log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+def up(
+    concurrency: Annotated[int | None, typer.Option(help="worker processes")] = None,
+) -> None:
+    """Run the whole system on this machine (embedded Redis unless REDIS_URL is set)."""
+    from synapse.embedded import Supervisor
+
+    _logging()
+    raise typer.Exit(Supervisor(get_settings(), concurrency=concurrency).run())
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from synapse.db.migrate import upgrade
+
+    _logging()
+    upgrade(get_settings())
+    typer.echo("database is up to date")
+
+
+@cli.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="default: SYNAPSE_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default: SYNAPSE_PORT")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Run the HTTP + WebSocket API (uvicorn)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "synapse.api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        ws_ping_interval=20,
+    )
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="processes")] = None,
+    queues: Annotated[str, typer.Option(help="taken in this order")] = ",".join(QUEUES),
+    name: Annotated[str | None, typer.Option(help="node name")] = None,
+) -> None:
+    """Run a Celery worker taking urgent, then default, then bulk jobs."""
+    from synapse.celery_app import app
+
+    settings = get_settings()
+    app.worker_main(
+        [
+            "worker",
+            f"--loglevel={settings.log_level}",
+            f"--concurrency={concurrency or settings.worker_concurrency}",
+            f"--queues={queues}",
+            f"--hostname={name or f'worker{os.getpid()}@%h'}",
+            "--pool=prefork",
+        ]
+    )
+
+
+@cli.command()
+def beat() -> None:
+    """Run Celery Beat, the scheduler (one per system)."""
+    from synapse.celery_app import app
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app.start(
+        [
+            "beat",
+            f"--loglevel={settings.log_level}",
+            f"--schedule={settings.data_dir / 'celerybeat-schedule'}",
+            "--pidfile=",
+        ]
+    )
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,114 @@
+"""One settings object, read from the environment (and an optional `.env`)."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+QUEUES = ("urgent", "default", "bulk")
+MAX_SOCKET_PATH = 100
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SYNAPSE_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8001
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "SYNAPSE_DATABASE_URL")
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "SYNAPSE_REDIS_URL")
+    )
+    timezone: str = "America/New_York"
+    max_upload_mb: int = Field(default=50, ge=1)
+    api_tokens: str = ""
+    worker_concurrency: int = Field(default=2, ge=1)
+    # Redis keys and the pub/sub channel are namespaced so that several systems can share a server.
+    redis_prefix: str = "synapse"
+    # Progress is published on every update; the database copy is written at most this often.
+    progress_db_interval: float = Field(default=0.5, ge=0)
+    # Longest time a job may run before Redis hands its message to another worker.
+    visibility_timeout: int = Field(default=6 * 3600, ge=60)
+    log_level: str = "INFO"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        # The spec's compose file writes postgresql://; we speak psycopg 3.
+        for plain in ("postgresql://", "postgres://"):
+            if value.startswith(plain):
+                return "postgresql+psycopg://" + value[len(plain) :]
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    # -- derived values -------------------------------------------------------------------
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def redis_socket(self) -> Path:
+        path = self.data_dir / "redis" / "redis.sock"
+        if len(str(path)) > MAX_SOCKET_PATH:  # the kernel limits unix socket paths
+            digest = hashlib.sha1(str(self.data_dir).encode()).hexdigest()[:12]
+            path = Path(tempfile.gettempdir()) / f"synapse-{digest}.sock"
+        return path
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'synapse.db'}"
+
+    @property
+    def effective_redis_url(self) -> str:
+        """URL for redis-py clients."""
+        return self.redis_url or f"unix://{self.redis_socket}"
+
+    @property
+    def celery_broker_url(self) -> str:
+        """Kombu spells a unix socket redis+socket://."""
+        url = self.effective_redis_url
+        if url.startswith("unix://"):
+            return "redis+socket://" + url[len("unix://") :]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def events_channel(self) -> str:
+        return f"{self.redis_prefix}:events"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""CSV imports: reading, validation, bulk upsert, the import task."""

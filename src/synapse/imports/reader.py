@@ -1,0 +1,136 @@
+"""Reading asset CSV files the way spreadsheets write them.
+
+UTF-8 with or without BOM, else Windows-1252; `,` `;` or tab delimiters; quoted fields with
+newlines; header names trimmed and case-insensitive. Rows are streamed, never loaded whole.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from synapse.errors import InvalidInput, UnsupportedMedia
+
+DELIMITERS = (",", ";", "\t")
+CHUNK = 1 << 20
+SNIFF_BYTES = 64 * 1024
+REQUIRED_COLUMNS = ("tag", "type")
+
+csv.field_size_limit(10 * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    encoding: str
+    delimiter: str
+    header: tuple[str, ...]
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def detect_encoding(path: Path) -> str:
+    """`utf-8-sig` when the whole file is valid UTF-8 (BOM or not), else `cp1252`."""
+    if _decodes(path, "utf-8"):
+        return "utf-8-sig"
+    if _decodes(path, "cp1252"):
+        return "cp1252"
+    raise UnsupportedMedia("the file is not text in UTF-8 or Windows-1252")
+
+
+def check_binary(head: bytes) -> None:
+    if b"\x00" in head:
+        raise UnsupportedMedia("the file is binary, not a CSV text file")
+
+
+def normalise_header(name: str) -> str:
+    return " ".join(name.replace("\ufeff", "").split()).lower()
+
+
+def detect_delimiter(first_line: str) -> str:
+    """The delimiter that splits the header line most often (outside quotes)."""
+    counts = {d: 0 for d in DELIMITERS}
+    quoted = False
+    for char in first_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _first_record_text(text: io.TextIOBase) -> str:
+    line = text.readline()
+    # A header with a quoted newline: read on until the quotes balance.
+    while line.count('"') % 2 and (more := text.readline()):
+        line += more
+    return line
+
+
+def sniff(path: Path) -> CsvFormat:
+    """Encoding, delimiter and header of a CSV file; InvalidInput when it cannot be one."""
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    if not head.strip():
+        raise InvalidInput("the file is empty")
+    check_binary(head)
+    encoding = detect_encoding(path)
+    with path.open("r", encoding=encoding, newline="") as text:
+        first = _first_record_text(text)
+    delimiter = detect_delimiter(first)
+    header = tuple(normalise_header(h) for h in next(csv.reader([first], delimiter=delimiter)))
+    named = [h for h in header if h]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        found = ", ".join(named) or "nothing"
+        raise InvalidInput(
+            f"missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)} "
+            f"(the header has: {found})"
+        )
+    duplicates = sorted({h for h in named if named.count(h) > 1})
+    if duplicates:
+        raise InvalidInput(f"duplicate column names in the header: {', '.join(duplicates)}")
+    return CsvFormat(encoding=encoding, delimiter=delimiter, header=header)
+
+
+def estimate_rows(path: Path) -> int:
+    """Line count as a cheap upper bound of the record count (for progress before the end)."""
+    lines = 0
+    last = b"\n"
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    if last != b"\n":
+        lines += 1
+    return max(lines - 1, 0)
+
+
+def iter_records(path: Path, fmt: CsvFormat) -> Iterator[tuple[int, list[str]]]:
+    """(spreadsheet row number, fields) for every non-blank record after the header.
+
+    Row numbers count records the way a spreadsheet shows them: the header is row 1.
+    """
+    with path.open("r", encoding=fmt.encoding, newline="") as text:
+        reader = csv.reader(text, delimiter=fmt.delimiter)
+        next(reader, None)
+        row_no = 1
+        for fields in reader:
+            row_no += 1
+            if not any(f.strip() for f in fields):
+                continue
+            yield row_no, fields

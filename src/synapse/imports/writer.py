@@ -1,0 +1,159 @@
+"""Bulk writing of validated rows: stage them, then merge into `assets` in one statement.
+
+Rows go first to a temporary staging table (SQLite: `executemany` into a TEMP table, which takes
+no lock on the main database; PostgreSQL: `COPY`), so a long import never holds the database's
+write lock while it reads the file. The merge is one `INSERT … SELECT … ON CONFLICT` in one
+short transaction: all rows or none.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+
+Row = tuple[int, str, str, str]  # spreadsheet row, tag, type, properties JSON
+
+_SKIP = " ON CONFLICT (project_id, tag) DO NOTHING"
+_UPSERT = (
+    " ON CONFLICT (project_id, tag) DO UPDATE SET type = excluded.type,"
+    " properties = excluded.properties, updated_at = excluded.updated_at"
+)
+
+
+class Stager(Protocol):
+    def add(self, rows: list[Row]) -> None: ...
+
+    def existing_tags(self) -> list[tuple[int, str]]: ...
+
+    def count_existing(self) -> int: ...
+
+    def merge(self, *, upsert: bool) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def open_stager(engine: Engine, project_id: int) -> Stager:
+    if engine.dialect.name == "sqlite":
+        return SqliteStager(engine, project_id)
+    if engine.dialect.name == "postgresql":
+        return PostgresStager(engine, project_id)
+    raise NotImplementedError(f"no bulk writer for {engine.dialect.name}")
+
+
+def _table_name() -> str:
+    return f"stage_{uuid.uuid4().hex[:16]}"
+
+
+class SqliteStager:
+    def __init__(self, engine: Engine, project_id: int) -> None:
+        self.project_id = project_id
+        self.table = _table_name()
+        self._raw = engine.raw_connection()
+        self.conn: Any = self._raw.driver_connection
+        self._isolation = self.conn.isolation_level
+        self.conn.isolation_level = None  # we say BEGIN and COMMIT ourselves
+        self.conn.execute(
+            f"CREATE TEMP TABLE {self.table} (row_no INTEGER, tag TEXT, type TEXT, properties TEXT)"
+        )
+
+    def add(self, rows: list[Row]) -> None:
+        self.conn.execute("BEGIN")
+        self.conn.executemany(f"INSERT INTO {self.table} VALUES (?, ?, ?, ?)", rows)
+        self.conn.execute("COMMIT")
+
+    def existing_tags(self) -> list[tuple[int, str]]:
+        cur = self.conn.execute(
+            f"SELECT s.row_no, s.tag FROM {self.table} s JOIN assets a"
+            " ON a.project_id = ? AND a.tag = s.tag ORDER BY s.row_no",
+            (self.project_id,),
+        )
+        return [(int(r), str(t)) for r, t in cur.fetchall()]
+
+    def count_existing(self) -> int:
+        cur = self.conn.execute(
+            f"SELECT count(*) FROM {self.table} s JOIN assets a"
+            " ON a.project_id = ? AND a.tag = s.tag",
+            (self.project_id,),
+        )
+        return int(cur.fetchone()[0])
+
+    def merge(self, *, upsert: bool) -> int:
+        """Upsert, or insert the new tags only; returns how many staged tags already existed."""
+        now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            existing = self.count_existing()
+            self.conn.execute(
+                "INSERT INTO assets (project_id, tag, type, properties, created_at, updated_at)"
+                f" SELECT ?, tag, type, properties, ?, ? FROM {self.table} WHERE true"
+                + (_UPSERT if upsert else _SKIP),
+                (self.project_id, now, now),
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return existing
+
+    def close(self) -> None:
+        try:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            self.conn.execute(f"DROP TABLE IF EXISTS temp.{self.table}")
+        finally:
+            self.conn.isolation_level = self._isolation
+            self._raw.close()
+
+
+class PostgresStager:
+    def __init__(self, engine: Engine, project_id: int) -> None:
+        self.project_id = project_id
+        self.table = _table_name()
+        self._raw = engine.raw_connection()
+        self.conn: Any = self._raw.driver_connection
+        self.conn.execute(
+            f"CREATE TEMP TABLE {self.table}"
+            " (row_no bigint, tag text, type text, properties jsonb) ON COMMIT DROP"
+        )
+
+    def add(self, rows: list[Row]) -> None:
+        with self.conn.cursor() as cur:
+            with cur.copy(f"COPY {self.table} (row_no, tag, type, properties) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+
+    def existing_tags(self) -> list[tuple[int, str]]:
+        cur = self.conn.execute(
+            f"SELECT s.row_no, s.tag FROM {self.table} s JOIN assets a"
+            " ON a.project_id = %s AND a.tag = s.tag ORDER BY s.row_no",
+            (self.project_id,),
+        )
+        return [(int(r), str(t)) for r, t in cur.fetchall()]
+
+    def count_existing(self) -> int:
+        cur = self.conn.execute(
+            f"SELECT count(*) FROM {self.table} s JOIN assets a"
+            " ON a.project_id = %s AND a.tag = s.tag",
+            (self.project_id,),
+        )
+        return int(cur.fetchone()[0])
+
+    def merge(self, *, upsert: bool) -> int:
+        existing = self.count_existing()
+        self.conn.execute(
+            "INSERT INTO assets (project_id, tag, type, properties, created_at, updated_at)"
+            f" SELECT %s, tag, type, properties, now(), now() FROM {self.table}"
+            + (_UPSERT if upsert else _SKIP),
+            (self.project_id,),
+        )
+        self.conn.commit()
+        return existing
+
+    def close(self) -> None:
+        try:
+            self.conn.rollback()
+        finally:
+            self._raw.close()

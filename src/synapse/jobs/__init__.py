@@ -1,0 +1,1 @@
+"""The job framework: job records, progress and events, the base task, cancel, queues."""

@@ -1,0 +1,63 @@
+"""Live events in the spec's WebSocketLogger shape, published to Redis pub/sub."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from synapse.config import Settings
+from synapse.jobs.redis_client import get_redis
+
+log = logging.getLogger(__name__)
+
+PROGRESS = "PROGRESS"
+STATE = "STATE"
+LOG = "LOG"
+
+
+def job_event(
+    *,
+    job_id: str,
+    action_type: str,
+    message: str,
+    state: str,
+    percent: int,
+    current: int = 0,
+    total: int = 0,
+    level: str = "INFO",
+    job_type: str | None = None,
+    project_id: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One message: `{"timestamp", "level", "message", "source", "action_type", "context"}`."""
+    context: dict[str, Any] = {
+        "task_id": job_id,
+        "percent": percent,
+        "current": current,
+        "total": total,
+        "state": state,
+        "job_type": job_type,
+        "project_id": project_id,
+    }
+    if extra:
+        context.update(extra)
+    return {
+        "timestamp": datetime.now(UTC).isoformat(),
+        "level": level,
+        "message": f"[{job_id}] {message}",
+        "source": "CELERY",
+        "action_type": action_type,
+        "context": context,
+    }
+
+
+def publish(settings: Settings, event: dict[str, Any]) -> bool:
+    """Publish one event; a lost event never fails the job (the database keeps the truth)."""
+    try:
+        get_redis(settings).publish(settings.events_channel, json.dumps(event, default=str))
+    except Exception as exc:  # redis down: the job goes on, the page catches up from the DB
+        log.warning("could not publish event for %s: %s", event["context"].get("task_id"), exc)
+        return False
+    return True

@@ -1,0 +1,146 @@
+"""One attempt of a job inside a worker: progress, log lines, checkpoints and the end state."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback as tb
+from typing import Any
+
+from synapse.config import Settings
+from synapse.errors import InvalidInput, JobCancelled
+from synapse.jobs import events, states, store
+from synapse.jobs.redis_client import cancel_key, get_redis
+
+log = logging.getLogger("synapse.jobs")
+
+
+class JobRun:
+    """What a running task sees of its job. Created by `JobTask` for each attempt."""
+
+    def __init__(
+        self, settings: Settings, *, job_id: str, job_type: str, project_key: str | None
+    ) -> None:
+        self.settings = settings
+        self.job_id = job_id
+        self.job_type = job_type
+        self.project_key = project_key
+        self.percent = 0
+        self.current = 0
+        self.total = 0
+        self.message = "Started"
+        self._last_db_write = 0.0
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _event(self, action_type: str, message: str, state: str, level: str = "INFO") -> None:
+        events.publish(
+            self.settings,
+            events.job_event(
+                job_id=self.job_id,
+                action_type=action_type,
+                message=message,
+                state=state,
+                percent=self.percent,
+                current=self.current,
+                total=self.total,
+                level=level,
+                job_type=self.job_type,
+                project_id=self.project_key,
+            ),
+        )
+
+    def started(self, attempt: int) -> None:
+        self._event(events.STATE, f"{self.job_type} started (attempt {attempt})", states.RUNNING)
+
+    # -- what tasks call --------------------------------------------------------------------
+
+    def update_progress(
+        self, current: int, total: int, message: str, *, percent: int | None = None
+    ) -> None:
+        """The spec's progress call. Percent never goes down within an attempt.
+
+        Every update is published live; the database copy is throttled. Each call is also a
+        cancel checkpoint.
+        """
+        if percent is None:
+            percent = int(current * 100 / total) if total > 0 else 0
+        self.percent = max(self.percent, min(100, max(0, percent)))
+        self.current, self.total, self.message = current, total, message
+        self._event(events.PROGRESS, f"{message} ({self.percent}%)", states.RUNNING)
+        now = time.monotonic()
+        if now - self._last_db_write >= self.settings.progress_db_interval or self.percent == 100:
+            self._last_db_write = now
+            store.save_progress(
+                self.settings,
+                job_id=self.job_id,
+                percent=self.percent,
+                current=current,
+                total=total,
+                message=message,
+            )
+        self.checkpoint()
+
+    def log(self, level: str, message: str) -> None:
+        """A log line of the job: kept in the database and shown live."""
+        level = level.upper()
+        store.add_log(self.settings, job_id=self.job_id, level=level, message=message)
+        self._event(events.LOG, message, states.RUNNING, level=level)
+        log.log(logging.getLevelName(level), "[%s] %s", self.job_id, message)
+
+    def cancel_requested(self) -> bool:
+        return bool(get_redis(self.settings).exists(cancel_key(self.settings, self.job_id)))
+
+    def checkpoint(self) -> None:
+        """Stop here if someone asked to cancel the job."""
+        if self.cancel_requested():
+            raise JobCancelled(self.job_id)
+
+    # -- end states (called by JobTask) ---------------------------------------------------
+
+    def succeeded(self, result: Any) -> None:
+        self.percent, self.message = 100, "Complete"
+        if self.total == 0:
+            self.current = self.total = 1
+        else:
+            self.current = self.total
+        stored = result if isinstance(result, dict) else {"value": result}
+        summary = stored.get("summary") if isinstance(stored.get("summary"), str) else None
+        store.finish(
+            self.settings,
+            job_id=self.job_id,
+            state=states.SUCCESS,
+            message=summary or "Complete",
+            result=stored,
+            progress=(100, self.current, self.total),
+        )
+        self._event(events.STATE, summary or f"{self.job_type} complete", states.SUCCESS)
+
+    def failed(self, exc: BaseException) -> None:
+        error = str(exc) or type(exc).__name__
+        trace = None if isinstance(exc, InvalidInput) else tb.format_exc()
+        result = exc.details if isinstance(exc, InvalidInput) and exc.details else None
+        store.finish(
+            self.settings,
+            job_id=self.job_id,
+            state=states.FAILURE,
+            message=f"Failed: {error}",
+            result=result,
+            error=error,
+            traceback=trace,
+            progress=(self.percent, self.current, self.total),
+        )
+        store.add_log(self.settings, job_id=self.job_id, level="ERROR", message=error)
+        self._event(events.STATE, f"Error: {error}", states.FAILURE, level="ERROR")
+
+    def cancelled(self) -> None:
+        store.finish(
+            self.settings,
+            job_id=self.job_id,
+            state=states.CANCELLED,
+            message="Cancelled; its work was rolled back",
+            progress=(self.percent, self.current, self.total),
+        )
+        store.add_log(self.settings, job_id=self.job_id, level="WARNING", message="Cancelled")
+        get_redis(self.settings).delete(cancel_key(self.settings, self.job_id))
+        self._event(events.STATE, "Cancelled", states.CANCELLED, level="WARNING")

@@ -1,0 +1,133 @@
+"""Submitting, cancelling and retrying jobs: what the API and the CLI call."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from celery import Celery
+
+from synapse.config import QUEUES, Settings
+from synapse.db.engine import session_scope
+from synapse.db.models import Job
+from synapse.errors import Conflict, InvalidInput, NotFound, TransientError
+from synapse.jobs import events, states, store
+from synapse.jobs.redis_client import cancel_key, get_redis
+
+log = logging.getLogger(__name__)
+
+CANCEL_FLAG_TTL = 7 * 24 * 3600
+
+
+def check_queue(queue: str) -> str:
+    if queue not in QUEUES:
+        raise InvalidInput(f"priority must be one of {', '.join(QUEUES)}, not {queue!r}")
+    return queue
+
+
+def _state_event(settings: Settings, job: Job, message: str, level: str = "INFO") -> None:
+    events.publish(
+        settings,
+        events.job_event(
+            job_id=job.id,
+            action_type=events.STATE,
+            message=message,
+            state=job.state,
+            percent=job.percent,
+            current=job.current,
+            total=job.total,
+            level=level,
+            job_type=job.type,
+            project_id=job.project_key,
+            extra={"queue": job.queue},
+        ),
+    )
+
+
+def submit_job(
+    *,
+    settings: Settings,
+    celery: Celery,
+    task_name: str,
+    params: dict[str, Any],
+    queue: str = "default",
+    project_key: str | None = None,
+    submitted_by: str | None = None,
+    retry_of: str | None = None,
+    job_id: str | None = None,
+) -> Job:
+    """Write the job row (QUEUED), then send the Celery task with the same id."""
+    check_queue(queue)
+    job_id = job_id or str(uuid.uuid4())
+    with session_scope(settings) as session:
+        job = store.add_job(
+            session,
+            job_id=job_id,
+            task_name=task_name,
+            params=params,
+            queue=queue,
+            project_key=project_key,
+            submitted_by=submitted_by,
+            retry_of=retry_of,
+        )
+    try:
+        celery.send_task(task_name, kwargs=params, task_id=job_id, queue=queue)
+    except Exception as exc:  # the broker is down: say so instead of leaving a job that never runs
+        store.finish(
+            settings,
+            job_id=job_id,
+            state=states.FAILURE,
+            message="Could not be queued",
+            error=f"could not queue the job: {exc}",
+        )
+        raise TransientError(f"the job queue is unavailable: {exc}") from exc
+    _state_event(settings, job, f"{task_name} queued on {queue}")
+    return job
+
+
+def get_job(settings: Settings, job_id: str) -> Job:
+    with session_scope(settings) as session:
+        job = store.get_job(session, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+def cancel_job(*, settings: Settings, job_id: str, by: str | None = None) -> Job:
+    """A queued job never starts; a running one stops at its next checkpoint."""
+    with session_scope(settings) as session:
+        job = store.get_job(session, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} not found")
+        if job.state in states.FINISHED:
+            raise Conflict(f"job {job_id} is already {job.state}; only queued or running jobs cancel")
+        who = f" by {by}" if by else ""
+        if store.cancel_queued(session, job_id):
+            store.add_log_line(session, job_id=job_id, level="WARNING", message=f"Cancelled{who}")
+        else:
+            store.add_log_line(
+                session, job_id=job_id, level="WARNING", message=f"Cancel requested{who}"
+            )
+    # The flag also stops a queued job that a worker picks up in this very moment.
+    get_redis(settings).set(cancel_key(settings, job_id), "1", ex=CANCEL_FLAG_TTL)
+    job = get_job(settings, job_id)
+    _state_event(settings, job, "Cancelled" if job.state == states.CANCELLED else "Cancel requested")
+    return job
+
+
+def retry_job(*, settings: Settings, celery: Celery, job_id: str, by: str | None = None) -> Job:
+    """A new job with the same parameters; the old one stays as it was."""
+    old = get_job(settings, job_id)
+    if old.state not in (states.FAILURE, states.CANCELLED):
+        raise Conflict(f"job {job_id} is {old.state}; only failed or cancelled jobs can be retried")
+    return submit_job(
+        settings=settings,
+        celery=celery,
+        task_name=old.type,
+        params=dict(old.params),
+        queue=old.queue,
+        project_key=old.project_key,
+        submitted_by=by,
+        retry_of=old.id,
+    )

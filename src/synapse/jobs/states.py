@@ -1,0 +1,34 @@
+"""Job states and how they read in the spec's job-status shape and the list filters."""
+
+from __future__ import annotations
+
+QUEUED = "QUEUED"
+RUNNING = "RUNNING"
+RETRYING = "RETRYING"
+SUCCESS = "SUCCESS"
+FAILURE = "FAILURE"
+CANCELLED = "CANCELLED"
+
+ALL = (QUEUED, RUNNING, RETRYING, SUCCESS, FAILURE, CANCELLED)
+ACTIVE = frozenset({QUEUED, RUNNING, RETRYING})
+FINISHED = frozenset({SUCCESS, FAILURE, CANCELLED})
+
+# `GET /api/v1/jobs?state=` takes the admin page's words as well as the states themselves.
+FILTERS: dict[str, tuple[str, ...]] = {
+    "running": (RUNNING, RETRYING),
+    "queued": (QUEUED,),
+    "completed": (SUCCESS,),
+    "failed": (FAILURE,),
+    "cancelled": (CANCELLED,),
+    **{state.lower(): (state,) for state in ALL},
+}
+
+# The spec's job-status endpoint speaks Celery's words.
+SPEC_STATUS = {
+    QUEUED: "PENDING",
+    RUNNING: "PROGRESS",
+    RETRYING: "PROGRESS",
+    SUCCESS: "SUCCESS",
+    FAILURE: "FAILURE",
+    CANCELLED: "CANCELLED",
+}
