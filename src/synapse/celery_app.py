@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 
 from synapse.config import QUEUES, Settings, get_settings
 
@@ -41,7 +41,7 @@ def create_celery(settings: Settings | None = None) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_concurrency=settings.worker_concurrency,
-        task_queues=[Queue(name) for name in QUEUES],
+        task_queues=[Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
         task_default_queue="default",
         broker_transport_options=transport,
         result_backend_transport_options={"global_keyprefix": f"{settings.redis_prefix}:"},

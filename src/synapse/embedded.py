@@ -186,8 +186,12 @@ class Supervisor:
             now = time.monotonic()
             child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW]
             if len(child.restarts) >= MAX_RESTARTS:
-                log.error("%s keeps crashing (%d times in %.0fs); stopping", child.name,
-                          len(child.restarts), RESTART_WINDOW)
+                log.error(
+                    "%s keeps crashing (%d times in %.0fs); stopping",
+                    child.name,
+                    len(child.restarts),
+                    RESTART_WINDOW,
+                )
                 self.stopping = True
                 return
             log.warning("%s exited with %s; restarting it", child.name, code)
@@ -217,5 +221,3 @@ class Supervisor:
             # Whatever the leader did, nothing of its group may outlive us.
             child.signal_group(signal.SIGKILL)
             child.proc.wait()
-
-

@@ -37,5 +37,5 @@ class TransientError(SynapseError):
     """A fault that may go away by itself (lost connection, timeout): safe to retry."""
 
 
-class JobCancelled(SynapseError):  # noqa: N818 - a signal, not a failure
+class JobCancelled(SynapseError):
     """Raised at a checkpoint when the job was asked to stop."""

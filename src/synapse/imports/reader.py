@@ -83,6 +83,8 @@ def _first_record_text(text: io.TextIOBase) -> str:
 
 def sniff(path: Path) -> CsvFormat:
     """Encoding, delimiter and header of a CSV file; InvalidInput when it cannot be one."""
+    if not path.is_file():
+        raise InvalidInput(f"the file to import is missing ({path.name})")
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if not head.strip():

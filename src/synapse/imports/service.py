@@ -39,6 +39,7 @@ class ImportRequest:
     mode: str = "upsert"
     skip_invalid: bool = False
     job_id: str | None = None
+    filename: str | None = None  # the client's name, for messages only
 
 
 def check_mode(mode: str) -> str:
@@ -60,7 +61,7 @@ def run_import(settings: Settings, req: ImportRequest, progress: Progress) -> di
     estimate = reader.estimate_rows(req.path)
     progress.log(
         "INFO",
-        f"Reading {req.path.name}: {fmt.encoding}, delimiter {fmt.delimiter!r}, "
+        f"Reading {req.filename or req.path.name}: {fmt.encoding}, delimiter {fmt.delimiter!r}, "
         f"columns {', '.join(h for h in fmt.header if h)}",
     )
     with session_scope(settings) as session:
@@ -93,10 +94,11 @@ def run_import(settings: Settings, req: ImportRequest, progress: Progress) -> di
     created = staged - existing
     updated = 0 if req.mode == "insert" else existing
     dry = req.mode == "dry_run"
-    summary = (
-        f"Import {'checked' if dry else 'complete'}: {created:,} {'to create' if dry else 'created'}"
-        f", {updated:,} {'to update' if dry else 'updated'}"
-        + (f", {len(errors):,} rows skipped" if errors else "")
+    done, new, changed = (
+        ("checked", "to create", "to update") if dry else ("complete", "created", "updated")
+    )
+    summary = f"Import {done}: {created:,} {new}, {updated:,} {changed}" + (
+        f", {len(errors):,} rows skipped" if errors else ""
     )
     progress.update_progress(total, total, summary, percent=100)
     return {

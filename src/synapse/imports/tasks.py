@@ -12,7 +12,7 @@ from synapse.imports.service import ImportRequest, run_import
 from synapse.jobs.task import JobTask
 
 
-@shared_task(base=JobTask, bind=True, name="import_csv_assets")  # type: ignore[misc]
+@shared_task(base=JobTask, bind=True, name="import_csv_assets")  # type: ignore[untyped-decorator]
 def import_csv_assets(
     self: JobTask,
     project_id: str,
@@ -28,6 +28,7 @@ def import_csv_assets(
         mode=mode,
         skip_invalid=skip_invalid,
         job_id=self.request.id,
+        filename=filename,
     )
     result = run_import(get_settings(), request, self.job)
     if filename:

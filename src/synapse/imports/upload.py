@@ -96,5 +96,3 @@ def submit_import(
     except InvalidInput:
         path.unlink(missing_ok=True)
         raise
-
-

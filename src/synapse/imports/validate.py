@@ -63,7 +63,9 @@ class RowValidator:
         for i in self._unnamed:
             if get(i).strip():
                 errors.append(
-                    RowError(row, f"column {i + 1}", _shown(get(i)), "value in a column with no name")
+                    RowError(
+                        row, f"column {i + 1}", _shown(get(i)), "value in a column with no name"
+                    )
                 )
         props: dict[str, str] = {}
         for i, name in self._props:
@@ -78,7 +80,9 @@ class RowValidator:
         if tag and not errors:
             first = self.seen.setdefault(tag, row)
             if first != row:
-                errors.append(RowError(row, "tag", tag, f"duplicate tag, first seen on row {first}"))
+                errors.append(
+                    RowError(row, "tag", tag, f"duplicate tag, first seen on row {first}")
+                )
         if errors:
             return None, errors
         return (tag, typ, json.dumps(props, ensure_ascii=False, separators=(",", ":"))), []

@@ -43,6 +43,11 @@ def open_stager(engine: Engine, project_id: int) -> Stager:
     raise NotImplementedError(f"no bulk writer for {engine.dialect.name}")
 
 
+def _driver(raw: Any) -> Any:
+    """The DB-API connection under SQLAlchemy's pool wrapper."""
+    return raw.driver_connection
+
+
 def _table_name() -> str:
     return f"stage_{uuid.uuid4().hex[:16]}"
 
@@ -52,7 +57,7 @@ class SqliteStager:
         self.project_id = project_id
         self.table = _table_name()
         self._raw = engine.raw_connection()
-        self.conn: Any = self._raw.driver_connection
+        self.conn: Any = _driver(self._raw)
         self._isolation = self.conn.isolation_level
         self.conn.isolation_level = None  # we say BEGIN and COMMIT ourselves
         self.conn.execute(
@@ -113,7 +118,7 @@ class PostgresStager:
         self.project_id = project_id
         self.table = _table_name()
         self._raw = engine.raw_connection()
-        self.conn: Any = self._raw.driver_connection
+        self.conn: Any = _driver(self._raw)
         self.conn.execute(
             f"CREATE TEMP TABLE {self.table}"
             " (row_no bigint, tag text, type text, properties jsonb) ON COMMIT DROP"

@@ -101,7 +101,9 @@ def cancel_job(*, settings: Settings, job_id: str, by: str | None = None) -> Job
         if job is None:
             raise NotFound(f"job {job_id} not found")
         if job.state in states.FINISHED:
-            raise Conflict(f"job {job_id} is already {job.state}; only queued or running jobs cancel")
+            raise Conflict(
+                f"job {job_id} is already {job.state}; only queued or running jobs cancel"
+            )
         who = f" by {by}" if by else ""
         if store.cancel_queued(session, job_id):
             store.add_log_line(session, job_id=job_id, level="WARNING", message=f"Cancelled{who}")
@@ -112,7 +114,9 @@ def cancel_job(*, settings: Settings, job_id: str, by: str | None = None) -> Job
     # The flag also stops a queued job that a worker picks up in this very moment.
     get_redis(settings).set(cancel_key(settings, job_id), "1", ex=CANCEL_FLAG_TTL)
     job = get_job(settings, job_id)
-    _state_event(settings, job, "Cancelled" if job.state == states.CANCELLED else "Cancel requested")
+    _state_event(
+        settings, job, "Cancelled" if job.state == states.CANCELLED else "Cancel requested"
+    )
     return job
 
 

@@ -157,9 +157,7 @@ def add_log(settings: Settings, *, job_id: str, level: str, message: str) -> Non
 
 
 def add_log_line(session: Session, *, job_id: str, level: str, message: str) -> None:
-    session.execute(
-        insert(JobLog).values(job_id=job_id, at=utcnow(), level=level, message=message)
-    )
+    session.execute(insert(JobLog).values(job_id=job_id, at=utcnow(), level=level, message=message))
 
 
 def add_row_errors(settings: Settings, *, job_id: str, errors: Iterable[dict[str, Any]]) -> None:

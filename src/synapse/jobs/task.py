@@ -1,4 +1,4 @@
-"""The base task every job runs on: `self.update_progress(current, total, message)` as in the spec."""
+"""The base task of every job: `self.update_progress(current, total, message)` as in the spec."""
 
 from __future__ import annotations
 

@@ -58,5 +58,6 @@ async def readyz(settings: SettingsDep, celery: CeleryDep, relay: RelayDep) -> J
         "event_relay": {"ok": relay.connected.is_set(), "clients": len(relay.clients)},
     }
     ok = all(c["ok"] for c in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )

@@ -47,7 +47,7 @@ async def upload_csv(
 
 @router.get("/job-status/{job_id}")
 def job_status(job_id: str, session: SessionDep) -> dict[str, Any]:
-    """`PENDING`, `PROGRESS` with percent, `SUCCESS` with result, `FAILURE` with error; 404 if unknown."""
+    """PENDING, PROGRESS with percent, SUCCESS with result, FAILURE with error; unknown: 404."""
     job = store.get_job(session, job_id)
     if job is None:
         raise NotFound(f"job {job_id} not found")

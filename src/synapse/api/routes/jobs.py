@@ -107,8 +107,9 @@ def job_errors(
             writer = csv.writer(buf)
             writer.writerow(["row", "column", "value", "reason"])
             for err in rows:
-                writer.writerow([err.row, _safe_cell(err.column), _safe_cell(err.value),
-                                 _safe_cell(err.reason)])
+                writer.writerow(
+                    [err.row, _safe_cell(err.column), _safe_cell(err.value), _safe_cell(err.reason)]
+                )
                 if buf.tell() > 64 * 1024:
                     yield buf.getvalue()
                     buf.seek(0)

@@ -1,0 +1,52 @@
+# The two commands a newcomer types: `make up` and `make test`. Each does its own set-up.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install up migrate test unit integration e2e lint format typecheck bench-import clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## the whole system on this machine: embedded Redis + SQLite, worker, beat, API on :8001
+up: install
+	$(BIN)/synapse up
+
+migrate: install
+	$(BIN)/synapse migrate
+
+## the whole suite: lint, types, unit, integration and end-to-end tests
+test: install lint typecheck
+	$(BIN)/pytest -q tests
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+integration: install
+	$(BIN)/pytest -q tests/integration
+
+e2e: install
+	$(BIN)/pytest -q tests/e2e
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+format: install
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+bench-import: install
+	$(BIN)/python bench/bench_import.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Pages and static files of the admin UI."""
