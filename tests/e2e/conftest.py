@@ -1,0 +1,118 @@
+"""End-to-end fixtures: `synapse up` as a user runs it, embedded Redis and SQLite."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.support.system import free_port
+from tests.support.waiting import wait_for
+
+
+@dataclass
+class UpInstance:
+    """One `synapse up` process tree with its own data folder and port."""
+
+    data_dir: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+    seen: set[int] = field(default_factory=set)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("SYNAPSE_") and k not in ("DATABASE_URL", "REDIS_URL")
+        }
+        env.update(SYNAPSE_DATA_DIR=str(self.data_dir), SYNAPSE_PORT=str(self.port))
+        return env
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with (self.data_dir.parent / f"up-{self.port}.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "synapse", "up"],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for(self.ready, timeout=90, interval=0.25, what=f"synapse up on {self.port}")
+
+    def ready(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, "synapse up exited"
+        self.remember()
+        return httpx.get(f"{self.base_url}/readyz", timeout=5).status_code == 200
+
+    def tree(self) -> list[psutil.Process]:
+        assert self.proc is not None
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def remember(self) -> None:
+        self.seen.update(p.pid for p in self.tree())
+
+    def child(self, word: str) -> psutil.Process:
+        """The direct child whose command line has `word` (worker, beat, api, redis-server)."""
+        assert self.proc is not None
+        for proc in psutil.Process(self.proc.pid).children():
+            if any(word in part for part in proc.cmdline()):
+                return proc
+        raise AssertionError(f"no {word} child")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 45) -> int:
+        assert self.proc is not None
+        self.remember()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.kill_leftovers()
+
+    def leftovers(self) -> list[psutil.Process]:
+        alive = []
+        for pid in self.seen:
+            try:
+                proc = psutil.Process(pid)
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(proc)
+            except psutil.NoSuchProcess:
+                continue
+        return alive
+
+    def kill_leftovers(self) -> None:
+        for proc in self.leftovers():
+            proc.kill()
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def make_instance(tmp_path: Path) -> Iterator[type[UpInstance] | object]:
+    made: list[UpInstance] = []
+
+    def make(name: str) -> UpInstance:
+        instance = UpInstance(data_dir=tmp_path / name / "var", port=free_port())
+        made.append(instance)
+        return instance
+
+    yield make
+    for instance in made:
+        if instance.proc is not None:
+            instance.stop(signal.SIGKILL, timeout=10)
