@@ -52,12 +52,37 @@ def _table_name() -> str:
     return f"stage_{uuid.uuid4().hex[:16]}"
 
 
-class SqliteStager:
+class _Staging:
+    """What both databases share: the staging table and the look-ups against `assets`."""
+
+    param = "?"  # the driver's placeholder
+
     def __init__(self, engine: Engine, project_id: int) -> None:
         self.project_id = project_id
         self.table = _table_name()
         self._raw = engine.raw_connection()
         self.conn: Any = _driver(self._raw)
+
+    def _join(self, columns: str) -> str:
+        return (
+            f"SELECT {columns} FROM {self.table} s JOIN assets a"
+            f" ON a.project_id = {self.param} AND a.tag = s.tag"
+        )
+
+    def existing_tags(self) -> list[tuple[int, str]]:
+        cur = self.conn.execute(
+            self._join("s.row_no, s.tag") + " ORDER BY s.row_no", (self.project_id,)
+        )
+        return [(int(r), str(t)) for r, t in cur.fetchall()]
+
+    def count_existing(self) -> int:
+        cur = self.conn.execute(self._join("count(*)"), (self.project_id,))
+        return int(cur.fetchone()[0])
+
+
+class SqliteStager(_Staging):
+    def __init__(self, engine: Engine, project_id: int) -> None:
+        super().__init__(engine, project_id)
         self._isolation = self.conn.isolation_level
         self.conn.isolation_level = None  # we say BEGIN and COMMIT ourselves
         self.conn.execute(
@@ -68,22 +93,6 @@ class SqliteStager:
         self.conn.execute("BEGIN")
         self.conn.executemany(f"INSERT INTO {self.table} VALUES (?, ?, ?, ?)", rows)
         self.conn.execute("COMMIT")
-
-    def existing_tags(self) -> list[tuple[int, str]]:
-        cur = self.conn.execute(
-            f"SELECT s.row_no, s.tag FROM {self.table} s JOIN assets a"
-            " ON a.project_id = ? AND a.tag = s.tag ORDER BY s.row_no",
-            (self.project_id,),
-        )
-        return [(int(r), str(t)) for r, t in cur.fetchall()]
-
-    def count_existing(self) -> int:
-        cur = self.conn.execute(
-            f"SELECT count(*) FROM {self.table} s JOIN assets a"
-            " ON a.project_id = ? AND a.tag = s.tag",
-            (self.project_id,),
-        )
-        return int(cur.fetchone()[0])
 
     def merge(self, *, upsert: bool) -> int:
         """Upsert, or insert the new tags only; returns how many staged tags already existed."""
@@ -113,12 +122,11 @@ class SqliteStager:
             self._raw.close()
 
 
-class PostgresStager:
+class PostgresStager(_Staging):
+    param = "%s"
+
     def __init__(self, engine: Engine, project_id: int) -> None:
-        self.project_id = project_id
-        self.table = _table_name()
-        self._raw = engine.raw_connection()
-        self.conn: Any = _driver(self._raw)
+        super().__init__(engine, project_id)
         self.conn.execute(
             f"CREATE TEMP TABLE {self.table}"
             " (row_no bigint, tag text, type text, properties jsonb) ON COMMIT DROP"
@@ -129,22 +137,6 @@ class PostgresStager:
             with cur.copy(f"COPY {self.table} (row_no, tag, type, properties) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-
-    def existing_tags(self) -> list[tuple[int, str]]:
-        cur = self.conn.execute(
-            f"SELECT s.row_no, s.tag FROM {self.table} s JOIN assets a"
-            " ON a.project_id = %s AND a.tag = s.tag ORDER BY s.row_no",
-            (self.project_id,),
-        )
-        return [(int(r), str(t)) for r, t in cur.fetchall()]
-
-    def count_existing(self) -> int:
-        cur = self.conn.execute(
-            f"SELECT count(*) FROM {self.table} s JOIN assets a"
-            " ON a.project_id = %s AND a.tag = s.tag",
-            (self.project_id,),
-        )
-        return int(cur.fetchone()[0])
 
     def merge(self, *, upsert: bool) -> int:
         existing = self.count_existing()

@@ -53,6 +53,30 @@ def job_event(
     }
 
 
+def for_job(
+    job: Any,
+    *,
+    action_type: str,
+    message: str,
+    level: str = "INFO",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An event describing a job row as it stands."""
+    return job_event(
+        job_id=job.id,
+        action_type=action_type,
+        message=message,
+        state=job.state,
+        percent=job.percent,
+        current=job.current,
+        total=job.total,
+        level=level,
+        job_type=job.type,
+        project_id=job.project_key,
+        extra=extra,
+    )
+
+
 def publish(settings: Settings, event: dict[str, Any]) -> bool:
     """Publish one event; a lost event never fails the job (the database keeps the truth)."""
     try:

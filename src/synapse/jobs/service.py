@@ -27,22 +27,10 @@ def check_queue(queue: str) -> str:
 
 
 def _state_event(settings: Settings, job: Job, message: str, level: str = "INFO") -> None:
-    events.publish(
-        settings,
-        events.job_event(
-            job_id=job.id,
-            action_type=events.STATE,
-            message=message,
-            state=job.state,
-            percent=job.percent,
-            current=job.current,
-            total=job.total,
-            level=level,
-            job_type=job.type,
-            project_id=job.project_key,
-            extra={"queue": job.queue},
-        ),
+    event = events.for_job(
+        job, action_type=events.STATE, message=message, level=level, extra={"queue": job.queue}
     )
+    events.publish(settings, event)
 
 
 def submit_job(

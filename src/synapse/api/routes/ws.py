@@ -23,16 +23,8 @@ def _snapshot(settings: Settings, job_id: str) -> str | None:
         job = store.get_job(session, job_id)
         if job is None:
             return None
-        event = events.job_event(
-            job_id=job.id,
-            action_type="SNAPSHOT",
-            message=f"{job.message} ({job.percent}%)",
-            state=job.state,
-            percent=job.percent,
-            current=job.current,
-            total=job.total,
-            job_type=job.type,
-            project_id=job.project_key,
+        event = events.for_job(
+            job, action_type="SNAPSHOT", message=f"{job.message} ({job.percent}%)"
         )
     return json.dumps(event, default=str)
 
