@@ -41,7 +41,7 @@ def _check_redis(settings: Settings) -> dict[str, Any]:
 
 def _check_workers(celery: Any) -> dict[str, Any]:
     try:
-        replies = celery.control.ping(timeout=1.0) or []
+        replies = celery.control.ping(timeout=1.0, limit=1) or []
     except Exception as exc:
         return {"ok": False, "error": str(exc), "workers": []}
     names = sorted(name for reply in replies for name in reply)
