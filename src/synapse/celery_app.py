@@ -7,7 +7,7 @@ from kombu.entity import Queue
 
 from synapse.config import QUEUES, Settings, get_settings
 
-TASK_MODULES = ["synapse.imports.tasks"]
+TASK_MODULES = ["synapse.jobs.tasks", "synapse.imports.tasks"]
 
 
 def create_celery(settings: Settings | None = None) -> Celery:
@@ -16,15 +16,18 @@ def create_celery(settings: Settings | None = None) -> Celery:
         "synapse",
         broker=settings.celery_broker_url,
         backend=settings.celery_broker_url,
-        include=TASK_MODULES,
+        include=TASK_MODULES + [m.strip() for m in settings.task_modules.split(",") if m.strip()],
     )
     transport = {
         # Queues are polled in the listed order (BRPOP on urgent, default, bulk), so an urgent
         # job is taken before any queued default or bulk one.
         "queue_order_strategy": "priority",
-        # A job not acknowledged within this time is handed to another worker: it must be longer
-        # than the longest job.
+        # A message whose lease is not renewed for this long goes to another worker. Live workers
+        # renew the leases of the messages they hold (jobs.worker_hooks.LeaseKeeper), so this is
+        # how soon the job of a dead worker runs again, not a limit on how long a job may run.
         "visibility_timeout": settings.visibility_timeout,
+        "unacked_restore_interval": settings.restore_interval,
+        "unacked_restore_throttle": 1,
         "global_keyprefix": f"{settings.redis_prefix}:",
     }
     app.conf.update(
@@ -47,8 +50,15 @@ def create_celery(settings: Settings | None = None) -> Celery:
         result_backend_transport_options={"global_keyprefix": f"{settings.redis_prefix}:"},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
-        beat_schedule={},
+        beat_schedule={
+            "sweep-abandoned-jobs": {
+                "task": "synapse.sweep_abandoned_jobs",
+                "schedule": float(max(60, settings.visibility_timeout)),
+            },
+        },
     )
+    import synapse.jobs.worker_hooks  # noqa: F401  (connects the worker signals)
+
     return app
 
 

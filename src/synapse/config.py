@@ -7,7 +7,7 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 QUEUES = ("urgent", "default", "bulk")
@@ -36,9 +36,35 @@ class Settings(BaseSettings):
     redis_prefix: str = "synapse"
     # Progress is published on every update; the database copy is written at most this often.
     progress_db_interval: float = Field(default=0.5, ge=0)
-    # Longest time a job may run before Redis hands its message to another worker.
-    visibility_timeout: int = Field(default=6 * 3600, ge=60)
+    # Lease of a delivered job message: Redis hands it to another worker when the worker holding
+    # it stops renewing it for this long (a live worker renews it every heartbeat).
+    visibility_timeout: int = Field(default=300, ge=3)
+    # How often a running job proves it is alive (database heartbeat and message lease).
+    heartbeat_interval: float = Field(default=10.0, gt=0)
+    # How often each worker looks for messages whose lease ran out.
+    restore_interval: int = Field(default=10, ge=1)
+    # Automatic retry of transient faults: attempts after the first, and the backoff.
+    retry_max: int = Field(default=5, ge=0)
+    retry_backoff: float = Field(default=2.0, gt=0)
+    retry_backoff_max: float = Field(default=60.0, gt=0)
+    # A job whose worker dies this many times in a row is failed ("worker lost repeatedly").
+    worker_lost_limit: int = Field(default=3, ge=1)
+    # Extra modules with tasks for the worker to load (plugins; the fault tests use it).
+    task_modules: str = ""
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _lease_outlives_heartbeat(self) -> Settings:
+        if self.heartbeat_interval * 3 > self.visibility_timeout:
+            raise ValueError(
+                "SYNAPSE_VISIBILITY_TIMEOUT must be at least 3 x SYNAPSE_HEARTBEAT_INTERVAL "
+                f"({self.visibility_timeout} < 3 x {self.heartbeat_interval})"
+            )
+        if self.retry_backoff_max * 2 > self.visibility_timeout:
+            raise ValueError(
+                "SYNAPSE_RETRY_BACKOFF_MAX must be at most half of SYNAPSE_VISIBILITY_TIMEOUT"
+            )
+        return self
 
     @field_validator("data_dir")
     @classmethod
@@ -103,6 +129,11 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def stale_after(self) -> float:
+        """A RUNNING job whose heartbeat is older than this was abandoned by its worker."""
+        return self.heartbeat_interval * 3
 
     @property
     def events_channel(self) -> str:

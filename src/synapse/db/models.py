@@ -104,6 +104,9 @@ class Job(Base):
     submitted_by: Mapped[str | None] = mapped_column(String(100))
     retry_of: Mapped[str | None] = mapped_column(String(64))
     worker: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lost_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class JobLog(Base):

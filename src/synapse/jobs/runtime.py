@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import traceback as tb
 from typing import Any
 
+import redis
+
 from synapse.config import Settings
 from synapse.errors import InvalidInput, JobCancelled
 from synapse.jobs import events, states, store
 from synapse.jobs.redis_client import cancel_key, get_redis
+from synapse.jobs.retry import backoff, is_transient
 
 log = logging.getLogger("synapse.jobs")
+
+FINISH_TRIES = 6
 
 
 class JobRun:
     """What a running task sees of its job. Created by `JobTask` for each attempt."""
 
     def __init__(
-        self, settings: Settings, *, job_id: str, job_type: str, project_key: str | None
+        self,
+        settings: Settings,
+        *,
+        job_id: str,
+        job_type: str,
+        project_key: str | None,
+        attempt: int = 1,
     ) -> None:
         self.settings = settings
         self.job_id = job_id
+        self.attempt = attempt
         self.job_type = job_type
         self.project_key = project_key
         self.percent = 0
@@ -50,8 +63,12 @@ class JobRun:
             ),
         )
 
-    def started(self, attempt: int) -> None:
-        self._event(events.STATE, f"{self.job_type} started (attempt {attempt})", states.RUNNING)
+    def started(self, reason: str) -> None:
+        why = {"lost": "; its previous worker was lost", "retry": " (automatic retry)"}
+        text = f"{self.job_type} started (attempt {self.attempt}{why.get(reason, '')})"
+        if reason != "new":
+            store.add_log(self.settings, job_id=self.job_id, level="INFO", message=text)
+        self._event(events.STATE, text, states.RUNNING)
 
     # -- what tasks call --------------------------------------------------------------------
 
@@ -74,6 +91,7 @@ class JobRun:
             store.save_progress(
                 self.settings,
                 job_id=self.job_id,
+                attempt=self.attempt,
                 percent=self.percent,
                 current=current,
                 total=total,
@@ -89,7 +107,11 @@ class JobRun:
         log.log(logging.getLevelName(level), "[%s] %s", self.job_id, message)
 
     def cancel_requested(self) -> bool:
-        return bool(get_redis(self.settings).exists(cancel_key(self.settings, self.job_id)))
+        try:
+            return bool(get_redis(self.settings).exists(cancel_key(self.settings, self.job_id)))
+        except redis.RedisError as exc:  # Redis is away: carry on; cancel works again with it
+            log.warning("cannot check the cancel flag of %s: %s", self.job_id, exc)
+            return False
 
     def checkpoint(self) -> None:
         """Stop here if someone asked to cancel the job."""
@@ -97,6 +119,45 @@ class JobRun:
             raise JobCancelled(self.job_id)
 
     # -- end states (called by JobTask) ---------------------------------------------------
+
+    def _finish(self, **values: Any) -> bool:
+        """Write the end state, waiting out a short database outage (the work is done)."""
+        for attempt in range(1, FINISH_TRIES + 1):
+            try:
+                ok = store.finish(self.settings, job_id=self.job_id, attempt=self.attempt, **values)
+            except Exception as exc:
+                if attempt == FINISH_TRIES or not is_transient(exc):
+                    raise
+                delay = backoff(attempt, base=1.0, cap=self.settings.retry_backoff_max)
+                log.warning(
+                    "could not record the end of %s (%s); again in %.1fs", self.job_id, exc, delay
+                )
+                time.sleep(delay)
+                continue
+            if not ok:
+                log.warning(
+                    "attempt %s of %s was superseded; its end is not recorded",
+                    self.attempt,
+                    self.job_id,
+                )
+            return ok
+        return False
+
+    def retrying(self, exc: BaseException, delay: float) -> None:
+        """A transient fault: the job goes RETRYING and will be delivered again after `delay`."""
+        error = f"{type(exc).__name__}: {exc}"
+        try:
+            store.set_retrying(
+                self.settings, job_id=self.job_id, attempt=self.attempt, error=error, delay=delay
+            )
+        except Exception as db_exc:  # the database itself is the fault: the retry still happens
+            log.warning("could not record the retry of %s: %s", self.job_id, db_exc)
+        self._event(
+            events.STATE,
+            f"Attempt {self.attempt} failed ({error}); retrying in {delay:.1f}s",
+            states.RETRYING,
+            level="WARNING",
+        )
 
     def succeeded(self, result: Any) -> None:
         self.percent, self.message = 100, "Complete"
@@ -106,41 +167,43 @@ class JobRun:
             self.current = self.total
         stored = result if isinstance(result, dict) else {"value": result}
         summary = stored.get("summary") if isinstance(stored.get("summary"), str) else None
-        store.finish(
-            self.settings,
-            job_id=self.job_id,
+        if not self._finish(
             state=states.SUCCESS,
             message=summary or "Complete",
             result=stored,
             progress=(100, self.current, self.total),
-        )
+        ):
+            return
         self._event(events.STATE, summary or f"{self.job_type} complete", states.SUCCESS)
 
     def failed(self, exc: BaseException) -> None:
         error = str(exc) or type(exc).__name__
         trace = None if isinstance(exc, InvalidInput) else tb.format_exc()
         result = exc.details if isinstance(exc, InvalidInput) and exc.details else None
-        store.finish(
-            self.settings,
-            job_id=self.job_id,
+        if not self._finish(
             state=states.FAILURE,
             message=f"Failed: {error}",
             result=result,
             error=error,
             traceback=trace,
             progress=(self.percent, self.current, self.total),
-        )
+        ):
+            return
+        store.add_log(self.settings, job_id=self.job_id, level="ERROR", message=error)
+        self._event(events.STATE, f"Error: {error}", states.FAILURE, level="ERROR")
+
+    def quarantined(self, error: str) -> None:
         store.add_log(self.settings, job_id=self.job_id, level="ERROR", message=error)
         self._event(events.STATE, f"Error: {error}", states.FAILURE, level="ERROR")
 
     def cancelled(self) -> None:
-        store.finish(
-            self.settings,
-            job_id=self.job_id,
+        if not self._finish(
             state=states.CANCELLED,
             message="Cancelled; its work was rolled back",
             progress=(self.percent, self.current, self.total),
-        )
+        ):
+            return
         store.add_log(self.settings, job_id=self.job_id, level="WARNING", message="Cancelled")
-        get_redis(self.settings).delete(cancel_key(self.settings, self.job_id))
+        with contextlib.suppress(redis.RedisError):
+            get_redis(self.settings).delete(cancel_key(self.settings, self.job_id))
         self._event(events.STATE, "Cancelled", states.CANCELLED, level="WARNING")

@@ -20,6 +20,15 @@ log = logging.getLogger(__name__)
 CANCEL_FLAG_TTL = 7 * 24 * 3600
 
 
+def task_call(params: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """The positional and keyword arguments of a job's task, from its stored parameters."""
+    kwargs = dict(params)
+    args = list(kwargs.pop("args", []))
+    if args and kwargs.get("project_id") == args[0]:
+        kwargs.pop("project_id")  # added for display when the task took it positionally
+    return args, kwargs
+
+
 def check_queue(queue: str) -> str:
     if queue not in QUEUES:
         raise InvalidInput(f"priority must be one of {', '.join(QUEUES)}, not {queue!r}")
@@ -60,7 +69,8 @@ def submit_job(
             retry_of=retry_of,
         )
     try:
-        celery.send_task(task_name, kwargs=params, task_id=job_id, queue=queue)
+        args, kwargs = task_call(params)
+        celery.send_task(task_name, args=args, kwargs=kwargs, task_id=job_id, queue=queue)
     except Exception as exc:  # the broker is down: say so instead of leaving a job that never runs
         store.finish(
             settings,

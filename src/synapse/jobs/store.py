@@ -65,7 +65,23 @@ def get_job(session: Session, job_id: str) -> Job | None:
     return session.get(Job, job_id)
 
 
-def begin_attempt(
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of a delivery: whether this worker runs the job, and why (not)."""
+
+    job: Job
+    run: bool
+    reason: str  # new | retry | lost | duplicate | finished | quarantined
+
+
+def _seed_row(session: Session, **kwargs: Any) -> Job:
+    """The row of a job sent straight through Celery (the spec's `task.delay(...)`)."""
+    job = add_job(session, **kwargs, project_key=kwargs["params"].get("project_id"))
+    session.flush()
+    return job
+
+
+def claim_attempt(
     settings: Settings,
     *,
     job_id: str,
@@ -73,46 +89,150 @@ def begin_attempt(
     params: dict[str, Any],
     queue: str,
     worker: str | None,
-) -> tuple[Job, bool]:
-    """Mark a delivered job RUNNING. Returns the job and whether it should run at all.
+) -> Claim:
+    """Decide, atomically, whether this delivery runs the job, and mark the attempt RUNNING.
 
-    A job sent straight through Celery (the spec's `task.delay(...)`) has no row yet: it gets one.
-    A cancelled or finished job is not run again.
+    - QUEUED or RETRYING: a new attempt starts.
+    - RUNNING with a fresh heartbeat: another worker is on it; this delivery is a duplicate.
+    - RUNNING with a stale (or cleared) heartbeat: its worker was lost; a new attempt starts,
+      unless workers were lost `worker_lost_limit` times in a row: then it is quarantined.
+    - finished (or cancelled): nothing to do.
+    The row is changed with a compare-and-set on (state, attempts), so two deliveries of one
+    job never both run it, on SQLite as on PostgreSQL.
     """
-    with session_scope(settings) as session:
-        job = session.get(Job, job_id, with_for_update=not settings.is_sqlite)
-        if job is None:
-            job = add_job(
-                session,
-                job_id=job_id,
-                task_name=task_name,
-                params=params,
-                queue=queue,
-                project_key=params.get("project_id"),
+    while True:
+        with session_scope(settings) as session:
+            job = session.get(Job, job_id) or _seed_row(
+                session, job_id=job_id, task_name=task_name, params=params, queue=queue
             )
-            session.flush()
-        if job.state in states.FINISHED:
-            return job, False
-        job.state = states.RUNNING
-        job.attempts += 1
-        job.started_at = utcnow()
-        job.percent = 0
-        job.current = 0
-        job.message = "Started"
-        job.worker = worker
-        job.error = None
-        job.traceback = None
-        return job, True
+            now = utcnow()
+            if job.state in states.FINISHED:
+                return Claim(job, False, "finished")
+            reason = "retry" if job.state == states.RETRYING else "new"
+            lost = job.lost_count
+            if job.state == states.RUNNING:
+                stale = now - timedelta(seconds=settings.stale_after)
+                if job.heartbeat_at is not None and job.heartbeat_at > stale:
+                    return Claim(job, False, "duplicate")
+                reason, lost = "lost", lost + 1
+            values: dict[str, Any] = {
+                "state": states.RUNNING,
+                "attempts": job.attempts + 1,
+                "lost_count": lost,
+                "started_at": now,
+                "heartbeat_at": now,
+                "percent": 0,
+                "current": 0,
+                "message": "Started",
+                "worker": worker,
+                "error": None,
+                "traceback": None,
+                "next_retry_at": None,
+            }
+            if reason == "lost" and lost >= settings.worker_lost_limit:
+                reason = "quarantined"
+                values.update(
+                    state=states.FAILURE,
+                    attempts=job.attempts,
+                    finished_at=now,
+                    heartbeat_at=None,
+                    error=f"worker lost repeatedly: its worker died {lost} times in a row "
+                    "while running it; quarantined, not delivered again",
+                    message="Quarantined: worker lost repeatedly",
+                )
+            done = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == job.state, Job.attempts == job.attempts)
+                .values(**values)
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                continue  # another delivery got there first: look again
+            session.expire(job)
+            session.refresh(job)
+            return Claim(job, reason != "quarantined", reason)
 
 
-def save_progress(
-    settings: Settings, *, job_id: str, percent: int, current: int, total: int, message: str
+def heartbeat(settings: Settings, *, job_id: str, attempt: int) -> None:
+    with session_scope(settings) as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == states.RUNNING, Job.attempts == attempt)
+            .values(heartbeat_at=utcnow())
+        )
+
+
+def mark_lost(settings: Settings, *, job_id: str, why: str) -> None:
+    """Its worker process died: clear the heartbeat so the redelivery may claim it at once."""
+    with session_scope(settings) as session:
+        done = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == states.RUNNING)
+            .values(heartbeat_at=None, message=f"Worker lost: {why}")
+        )
+        if done.rowcount:  # type: ignore[attr-defined]
+            add_log_line(session, job_id=job_id, level="ERROR", message=f"Worker lost: {why}")
+
+
+def set_retrying(
+    settings: Settings, *, job_id: str, attempt: int, error: str, delay: float
 ) -> None:
     with session_scope(settings) as session:
         session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.state == states.RUNNING)
-            .values(percent=percent, current=current, total=total, message=message)
+            .where(Job.id == job_id, Job.attempts == attempt)
+            .values(
+                state=states.RETRYING,
+                next_retry_at=utcnow() + timedelta(seconds=delay),
+                heartbeat_at=None,
+                lost_count=0,
+                error=error,
+                message=f"Retrying in {delay:.1f}s after: {error}",
+            )
+        )
+        add_log_line(
+            session,
+            job_id=job_id,
+            level="WARNING",
+            message=f"Attempt {attempt} failed: {error}; retrying in {delay:.1f}s",
+        )
+
+
+def abandoned(settings: Settings, *, older_than: float, limit: int = 100) -> Sequence[Job]:
+    """RUNNING jobs whose heartbeat stopped more than `older_than` seconds ago."""
+    cutoff = utcnow() - timedelta(seconds=older_than)
+    with session_scope(settings) as session:
+        query = (
+            select(Job)
+            .where(
+                Job.state == states.RUNNING,
+                (Job.heartbeat_at.is_(None)) | (Job.heartbeat_at < cutoff),
+            )
+            .limit(limit)
+        )
+        return session.scalars(query).all()
+
+
+def save_progress(
+    settings: Settings,
+    *,
+    job_id: str,
+    attempt: int,
+    percent: int,
+    current: int,
+    total: int,
+    message: str,
+) -> None:
+    with session_scope(settings) as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == states.RUNNING, Job.attempts == attempt)
+            .values(
+                percent=percent,
+                current=current,
+                total=total,
+                message=message,
+                heartbeat_at=utcnow(),
+            )
         )
 
 
@@ -126,7 +246,9 @@ def finish(
     error: str | None = None,
     traceback: str | None = None,
     progress: tuple[int, int, int] | None = None,
-) -> None:
+    attempt: int | None = None,
+) -> bool:
+    """Write the end state; False when a newer attempt owns the job (this one was abandoned)."""
     values: dict[str, Any] = {
         "state": state,
         "message": message,
@@ -134,11 +256,17 @@ def finish(
         "error": error,
         "traceback": traceback,
         "finished_at": utcnow(),
+        "heartbeat_at": None,
+        "next_retry_at": None,
     }
     if progress is not None:
         values["percent"], values["current"], values["total"] = progress
+    query = update(Job).where(Job.id == job_id)
+    if attempt is not None:
+        query = query.where(Job.attempts == attempt, Job.state == states.RUNNING)
     with session_scope(settings) as session:
-        session.execute(update(Job).where(Job.id == job_id).values(**values))
+        done = session.execute(query.values(**values))
+        return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
 def cancel_queued(session: Session, job_id: str) -> bool:

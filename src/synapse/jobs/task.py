@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Task
 from celery.exceptions import Ignore
@@ -11,19 +11,43 @@ from celery.exceptions import Ignore
 from synapse.config import get_settings
 from synapse.errors import JobCancelled
 from synapse.jobs import store
+from synapse.jobs.heartbeat import Heartbeat
+from synapse.jobs.retry import backoff, is_transient
 from synapse.jobs.runtime import JobRun
 
 log = logging.getLogger("synapse.jobs")
 
 
 class JobTask(Task):  # type: ignore[misc]
-    """Wraps each run in the job's life cycle: RUNNING → SUCCESS | FAILURE | CANCELLED.
+    """Wraps each delivery in the job's life cycle.
 
+    claim (RUNNING, or skip a duplicate/finished/cancelled delivery) → run with a heartbeat →
+    SUCCESS | FAILURE | CANCELLED, or RETRYING with backoff when the fault is transient.
     Prefork runs one task at a time per process, so the current attempt lives on `self.job`.
     """
 
     abstract = True
+    Request = "synapse.jobs.request:JobRequest"
+    # Automatic retries of transient faults; None: SYNAPSE_RETRY_MAX. A task may set its own.
+    max_retries: int | None = None
     job: JobRun
+
+    def _retry_limit(self) -> int:
+        return get_settings().retry_max if self.max_retries is None else int(self.max_retries)
+
+    def _retry_later(self, run: JobRun | None, exc: Exception) -> NoReturn:
+        settings = get_settings()
+        number = self.request.retries + 1
+        delay = backoff(number, base=settings.retry_backoff, cap=settings.retry_backoff_max)
+        if run is not None:
+            run.retrying(exc, delay)
+        log.warning(
+            "job %s: transient fault (%s); retry %d in %.1fs", self.request.id, exc, number, delay
+        )
+        raise self.retry(exc=exc, countdown=delay, max_retries=self._retry_limit())
+
+    def _can_retry(self, exc: Exception) -> bool:
+        return is_transient(exc) and self.request.retries < self._retry_limit()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         settings = get_settings()
@@ -31,33 +55,48 @@ class JobTask(Task):  # type: ignore[misc]
         params = dict(kwargs)
         if args:
             params["args"] = list(args)
-            if args and "project_id" not in params and isinstance(args[0], str):
+            if "project_id" not in params and isinstance(args[0], str):
                 params["project_id"] = args[0]
         delivery = self.request.delivery_info or {}
-        job, run_it = store.begin_attempt(
+        try:
+            claim = store.claim_attempt(
+                settings,
+                job_id=job_id,
+                task_name=self.name,
+                params=params,
+                queue=delivery.get("routing_key") or "default",
+                worker=self.request.hostname,
+            )
+        except Exception as exc:
+            if self._can_retry(exc):
+                self._retry_later(None, exc)
+            raise
+        job = claim.job
+        self.job = run = JobRun(
             settings,
             job_id=job_id,
-            task_name=self.name,
-            params=params,
-            queue=delivery.get("routing_key") or "default",
-            worker=self.request.hostname,
+            job_type=job.type,
+            project_key=job.project_key,
+            attempt=job.attempts,
         )
-        if not run_it:
-            log.info("job %s is %s; not running it", job_id, job.state)
+        if claim.reason == "quarantined":
+            run.quarantined(job.error or "worker lost repeatedly")
+        if not claim.run:
+            log.info("job %s: not running this delivery (%s, %s)", job_id, claim.reason, job.state)
             raise Ignore()
-        self.job = run = JobRun(
-            settings, job_id=job_id, job_type=job.type, project_key=job.project_key
-        )
-        run.started(job.attempts)
-        try:
-            run.checkpoint()
-            result = self.run(*args, **kwargs)
-        except JobCancelled:
-            run.cancelled()
-            raise Ignore() from None
-        except Exception as exc:
-            run.failed(exc)
-            raise
+        run.started(claim.reason)
+        with Heartbeat(settings, job_id=job_id, attempt=job.attempts):
+            try:
+                run.checkpoint()
+                result = self.run(*args, **kwargs)
+            except JobCancelled:
+                run.cancelled()
+                raise Ignore() from None
+            except Exception as exc:
+                if self._can_retry(exc):
+                    self._retry_later(run, exc)
+                run.failed(exc)
+                raise
         run.succeeded(result)
         return result
 
