@@ -59,7 +59,9 @@ class System:
     settings: Settings
     env: dict[str, str]
     log_dir: Path
+    concurrency: int = 2
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _celery: Any = None
 
     @property
     def base_url(self) -> str:
@@ -81,10 +83,40 @@ class System:
         self.processes[name] = proc
         return proc
 
+    def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
+        proc = self.spawn(
+            name,
+            "worker",
+            "--concurrency",
+            str(self.concurrency),
+            "--name",
+            f"{self.name}-{name}@%h",
+        )
+        return proc
+
     def start(self) -> None:
-        self.spawn("worker", "worker", "--concurrency", "2", "--name", f"{self.name}@%h")
+        self.start_worker()
         self.spawn("api", "api")
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
         wait_for(self._ready, timeout=60, interval=0.2, what=f"{self.name} system /readyz")
+
+    def celery(self) -> Any:
+        from synapse.celery_app import create_celery
+
+        if self._celery is None:
+            self._celery = create_celery(self.settings)
+        return self._celery
+
+    def submit(self, task: str, queue: str = "default", **params: Any) -> str:
+        """Queue a job of any task (the test tasks too) the way the API does."""
+        from synapse.jobs.service import submit_job
+
+        job = submit_job(
+            settings=self.settings, celery=self.celery(), task_name=task, params=params, queue=queue
+        )
+        return job.id
 
     def _ready(self) -> bool:
         for name, proc in self.processes.items():
@@ -99,6 +131,8 @@ class System:
     def stop(self) -> None:
         for proc in self.processes.values():
             stop_process(proc)
+        if self._celery is not None:
+            self._celery.close()
         clear_prefix(self.settings.effective_redis_url, self.settings.redis_prefix + ":")
 
     # -- client helpers ---------------------------------------------------------------------
@@ -184,9 +218,29 @@ class EventCollector:
         self._thread.join(timeout=10)
 
 
+# Reliability timings scaled down so fault tests see redelivery and retries within seconds.
+FAST = {
+    "SYNAPSE_VISIBILITY_TIMEOUT": "6",
+    "SYNAPSE_HEARTBEAT_INTERVAL": "1",
+    "SYNAPSE_RESTORE_INTERVAL": "1",
+    "SYNAPSE_RETRY_BACKOFF": "0.5",
+    "SYNAPSE_RETRY_BACKOFF_MAX": "2",
+    "SYNAPSE_PROGRESS_DB_INTERVAL": "0.1",
+    "SYNAPSE_TASK_MODULES": "tests.support.tasks",
+}
+ROOT = Path(__file__).resolve().parents[2]
+
+
 @contextmanager
 def running_system(
-    name: str, *, database_url: str, redis_url: str, base: Path, **extra_env: str
+    name: str,
+    *,
+    database_url: str,
+    redis_url: str,
+    base: Path,
+    concurrency: int = 2,
+    start: bool = True,
+    **extra_env: str,
 ) -> Iterator[System]:
     data_dir = base / name
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -204,9 +258,10 @@ def running_system(
         SYNAPSE_REDIS_PREFIX=prefix,
         SYNAPSE_PORT=str(port),
         SYNAPSE_MAX_UPLOAD_MB="2",
-        SYNAPSE_PROGRESS_DB_INTERVAL="0.1",
-        **extra_env,
+        PYTHONPATH=str(ROOT),
     )
+    env.update(FAST)
+    env.update(extra_env)
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=data_dir,
@@ -214,12 +269,18 @@ def running_system(
         redis_url=redis_url,
         redis_prefix=prefix,
         port=port,
-        max_upload_mb=2,
+        max_upload_mb=int(env["SYNAPSE_MAX_UPLOAD_MB"]),
+        visibility_timeout=int(env["SYNAPSE_VISIBILITY_TIMEOUT"]),
+        heartbeat_interval=float(env["SYNAPSE_HEARTBEAT_INTERVAL"]),
+        retry_backoff_max=float(env["SYNAPSE_RETRY_BACKOFF_MAX"]),
     )
     upgrade(settings)
-    system = System(name=name, settings=settings, env=env, log_dir=data_dir)
+    system = System(
+        name=name, settings=settings, env=env, log_dir=data_dir, concurrency=concurrency
+    )
     try:
-        system.start()
+        if start:
+            system.start()
         yield system
     finally:
         system.stop()

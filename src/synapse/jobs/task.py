@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, NoReturn
 
 from celery import Task
@@ -65,7 +66,7 @@ class JobTask(Task):  # type: ignore[misc]
                 task_name=self.name,
                 params=params,
                 queue=delivery.get("routing_key") or "default",
-                worker=self.request.hostname,
+                worker=f"{self.request.hostname} pid {os.getpid()}",
             )
         except Exception as exc:
             if self._can_retry(exc):
