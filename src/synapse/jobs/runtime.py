@@ -18,7 +18,7 @@ from synapse.jobs.retry import backoff, is_transient
 
 log = logging.getLogger("synapse.jobs")
 
-FINISH_TRIES = 6
+FINISH_TRIES = 8
 
 
 class JobRun:
@@ -88,15 +88,20 @@ class JobRun:
         now = time.monotonic()
         if now - self._last_db_write >= self.settings.progress_db_interval or self.percent == 100:
             self._last_db_write = now
-            store.save_progress(
-                self.settings,
-                job_id=self.job_id,
-                attempt=self.attempt,
-                percent=self.percent,
-                current=current,
-                total=total,
-                message=message,
-            )
+            try:
+                store.save_progress(
+                    self.settings,
+                    job_id=self.job_id,
+                    attempt=self.attempt,
+                    percent=self.percent,
+                    current=current,
+                    total=total,
+                    message=message,
+                )
+            except Exception as exc:  # progress is best effort: the stream and the end state count
+                if not is_transient(exc):
+                    raise
+                log.warning("could not save the progress of %s: %s", self.job_id, exc)
         self.checkpoint()
 
     def log(self, level: str, message: str) -> None:
