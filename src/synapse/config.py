@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -96,7 +97,7 @@ class Settings(BaseSettings):
     @property
     def redis_socket(self) -> Path:
         path = self.data_dir / "redis" / "redis.sock"
-        if len(str(path)) > MAX_SOCKET_PATH:  # the kernel limits unix socket paths
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH:  # the kernel limits socket paths (bytes)
             digest = hashlib.sha1(str(self.data_dir).encode()).hexdigest()[:12]
             path = Path(tempfile.gettempdir()) / f"synapse-{digest}.sock"
         return path

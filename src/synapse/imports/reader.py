@@ -87,7 +87,7 @@ def sniff(path: Path) -> CsvFormat:
         raise InvalidInput(f"the file to import is missing ({path.name})")
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
-    if not head.strip():
+    if not head.removeprefix(codecs.BOM_UTF8).strip():
         raise InvalidInput("the file is empty")
     check_binary(head)
     encoding = detect_encoding(path)
@@ -111,13 +111,15 @@ def sniff(path: Path) -> CsvFormat:
 
 def estimate_rows(path: Path) -> int:
     """Line count as a cheap upper bound of the record count (for progress before the end)."""
-    lines = 0
+    lf = cr = 0
     last = b"\n"
     with path.open("rb") as fh:
         while chunk := fh.read(CHUNK):
-            lines += chunk.count(b"\n")
+            lf += chunk.count(b"\n")
+            cr += chunk.count(b"\r")
             last = chunk[-1:]
-    if last != b"\n":
+    lines = max(lf, cr)  # old Mac files end lines with CR alone
+    if last not in (b"\n", b"\r"):
         lines += 1
     return max(lines - 1, 0)
 

@@ -33,8 +33,9 @@ def save_upload(settings: Settings, src: BinaryIO, dest: Path) -> int:
     limit = settings.max_upload_bytes
     dest.parent.mkdir(parents=True, exist_ok=True)
     size = 0
+    out = dest.open("xb")  # never an existing file: a name clash fails here, touching nothing
     try:
-        with dest.open("xb") as out:
+        with out:
             while chunk := src.read(CHUNK):
                 size += len(chunk)
                 if size > limit:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +78,7 @@ class RowValidator:
                     RowError(row, name, _shown(value), f"longer than {MAX_VALUE} characters")
                 )
             props[name] = value
-        if tag and not errors:
+        if tag and len(tag) <= MAX_TAG:
             first = self.seen.setdefault(tag, row)
             if first != row:
                 errors.append(
@@ -102,6 +103,6 @@ def _check_text(row: int, column: str, value: str, limit: int) -> list[RowError]
         return [RowError(row, column, value, f"{column} is required")]
     if len(value) > limit:
         return [RowError(row, column, _shown(value), f"{column} is longer than {limit} characters")]
-    if any(ord(c) < 32 for c in value):
+    if any(unicodedata.category(c) == "Cc" for c in value):
         return [RowError(row, column, value, f"{column} contains control characters or a newline")]
     return []

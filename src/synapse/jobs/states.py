@@ -15,12 +15,13 @@ FINISHED = frozenset({SUCCESS, FAILURE, CANCELLED})
 
 # `GET /api/v1/jobs?state=` takes the admin page's words as well as the states themselves.
 FILTERS: dict[str, tuple[str, ...]] = {
+    **{state.lower(): (state,) for state in ALL},
+    # The page's words come last: "running" also covers jobs waiting for an automatic retry.
     "running": (RUNNING, RETRYING),
     "queued": (QUEUED,),
     "completed": (SUCCESS,),
     "failed": (FAILURE,),
     "cancelled": (CANCELLED,),
-    **{state.lower(): (state,) for state in ALL},
 }
 
 # The spec's job-status endpoint speaks Celery's words.
