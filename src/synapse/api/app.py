@@ -11,7 +11,7 @@ from synapse import __version__
 from synapse.api import errors
 from synapse.api.limits import BodyLimitMiddleware
 from synapse.api.relay import EventRelay
-from synapse.api.routes import health, ingestion, jobs, pages, projects, ws
+from synapse.api.routes import files, health, ingestion, jobs, pages, projects, ws
 from synapse.celery_app import create_celery
 from synapse.config import Settings, get_settings
 
@@ -38,6 +38,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, max_mb=settings.max_upload_mb
     )
     errors.install(app)
-    for module in (health, ingestion, jobs, projects, ws, pages):
+    for module in (health, ingestion, jobs, projects, files, ws, pages):
         app.include_router(module.router)
     return app

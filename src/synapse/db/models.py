@@ -132,3 +132,20 @@ class JobRowError(Base):
     column: Mapped[str | None] = mapped_column(String(200))
     value: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
+
+
+class StoredFile(Base):
+    """A file the system made (package, report, backup, export), kept in the data folder."""
+
+    __tablename__ = "files"
+    __table_args__ = (Index("ix_files_job", "job_id"), Index("ix_files_kind", "kind", "created_at"))
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    project_key: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(Text)  # relative to the data folder
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
