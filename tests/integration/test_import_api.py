@@ -88,7 +88,7 @@ def test_three_bad_rows_fail_with_every_error_and_write_nothing(system: System):
     key = project()
     lines = assets_csv(100).decode().splitlines()
     lines[10] = ",Motor,5,A1,no tag"  # row 11
-    lines[50] = "P-000050,,5,A1,no type"  # row 51
+    lines[50] = "P-000049,,5,A1,no type"  # row 51
     lines[90] = lines[5]  # row 91 repeats the tag of row 6
     job = system.import_csv(("\n".join(lines) + "\n").encode(), project=key)
 
