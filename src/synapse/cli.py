@@ -10,7 +10,9 @@ import typer
 
 from synapse.config import QUEUES, get_settings
 
-cli = typer.Typer(help="SYNAPSE background processing.", no_args_is_help=True)
+cli = typer.Typer(
+    help="SYNAPSE background processing.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 
 
 def _logging() -> None:
@@ -20,6 +22,16 @@ def _logging() -> None:
     )
 
 
+def _refuse_exposure(host: str) -> None:
+    from synapse.auth import TokenConfigError, check_exposure
+
+    try:
+        check_exposure(host, get_settings().tokens)
+    except TokenConfigError as exc:
+        typer.echo(f"synapse: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @cli.command()
 def up(
     concurrency: Annotated[int | None, typer.Option(help="worker processes")] = None,
@@ -27,6 +39,7 @@ def up(
     """Run the whole system on this machine (embedded Redis unless REDIS_URL is set)."""
     from synapse.embedded import Supervisor
 
+    _refuse_exposure(get_settings().host)
     _logging()
     raise typer.Exit(Supervisor(get_settings(), concurrency=concurrency).run())
 
@@ -50,11 +63,15 @@ def api(
     """Run the HTTP + WebSocket API (uvicorn)."""
     import uvicorn
 
+    if host:  # the app reads its host from the settings, to refuse an unsafe one
+        os.environ["SYNAPSE_HOST"] = host
+        get_settings.cache_clear()
     settings = get_settings()
+    _refuse_exposure(settings.host)
     uvicorn.run(
         "synapse.api.app:create_app",
         factory=True,
-        host=host or settings.host,
+        host=settings.host,
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level.lower(),
@@ -102,4 +119,12 @@ def beat() -> None:
 
 
 def main() -> None:
-    cli()
+    from pydantic import ValidationError
+
+    try:
+        cli()
+    except ValidationError as exc:  # bad settings: say which, without a traceback
+        for error in exc.errors():
+            where = ".".join(str(x) for x in error["loc"]) or "settings"
+            typer.echo(f"synapse: invalid setting {where}: {error['msg']}", err=True)
+        raise SystemExit(2) from None

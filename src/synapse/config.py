@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from synapse.auth import TokenEntry, parse_tokens
+
 QUEUES = ("urgent", "default", "bulk")
 MAX_SOCKET_PATH = 100
 
@@ -53,6 +55,11 @@ class Settings(BaseSettings):
     # Extra modules with tasks for the worker to load (plugins; the fault tests use it).
     task_modules: str = ""
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _tokens_parse(self) -> Settings:
+        parse_tokens(self.api_tokens)  # a malformed entry stops every process at start
+        return self
 
     @model_validator(mode="after")
     def _lease_outlives_heartbeat(self) -> Settings:
@@ -130,6 +137,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def tokens(self) -> list[TokenEntry]:
+        return parse_tokens(self.api_tokens)
 
     @property
     def stale_after(self) -> float:

@@ -17,6 +17,10 @@ class Conflict(SynapseError):
     pass
 
 
+class Forbidden(SynapseError):
+    """The caller is known but may not do this (a member asking for an admin action)."""
+
+
 class InvalidInput(SynapseError):
     """Bad input: never retried. `details` carries structured information (row errors...)."""
 

@@ -83,6 +83,10 @@ def test_sigkill_of_the_pool_process_mid_import(faulty: System, big_csv: bytes) 
     assert done["result"]["created_count"] == BIG
     assert total_assets(faulty, key) == BIG
     assert any("Worker lost" in line for line in logs(faulty, job_id))
+    print(
+        f"[figure] pool process SIGKILL: attempts={done['attempts']} "
+        f"total={done['duration_seconds']}s for {BIG} rows"
+    )
 
 
 def test_sigkill_of_the_whole_worker_mid_import(faulty: System, big_csv: bytes) -> None:
@@ -101,7 +105,9 @@ def test_sigkill_of_the_whole_worker_mid_import(faulty: System, big_csv: bytes) 
     assert done["result"]["created_count"] == BIG
     assert total_assets(faulty, key) == BIG
     # Redelivered when its lease ran out (6 s here), not after hours.
-    assert time.monotonic() - started < 60
+    recovered = time.monotonic() - started
+    assert recovered < 60
+    print(f"[figure] whole worker SIGKILL: SUCCESS {recovered:.1f}s after the new worker started")
 
 
 def test_a_job_that_always_kills_its_worker_is_quarantined(faulty: System) -> None:
@@ -160,7 +166,9 @@ def test_cancel_a_queued_and_a_running_import(faulty: System, big_csv: bytes) ->
         assert client.post(f"/api/v1/jobs/{running}/cancel").status_code == 200
     done = faulty.wait_job(running)
     assert done["state"] == "CANCELLED"
-    assert time.monotonic() - asked < 3
+    latency = time.monotonic() - asked
+    assert latency < 3
+    print(f"[figure] cancel of a running 200k-row import: CANCELLED after {latency:.2f}s")
     # The queued job never started; nothing of either import was written.
     assert faulty.job(queued)["state"] == "CANCELLED" and faulty.job(queued)["attempts"] == 0
     assert total_assets(faulty, key) == 0

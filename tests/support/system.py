@@ -138,7 +138,13 @@ class System:
     # -- client helpers ---------------------------------------------------------------------
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=30)
+        """A client with the system's first admin token, when it has tokens."""
+        headers = {}
+        for entry in self.settings.tokens:
+            if entry.principal.is_admin:
+                headers["Authorization"] = f"Bearer {entry.secret}"
+                break
+        return httpx.Client(base_url=self.base_url, timeout=30, headers=headers)
 
     def upload(
         self, content: bytes, *, project: str, filename: str = "assets.csv", **form: str
@@ -273,6 +279,7 @@ def running_system(
         visibility_timeout=int(env["SYNAPSE_VISIBILITY_TIMEOUT"]),
         heartbeat_interval=float(env["SYNAPSE_HEARTBEAT_INTERVAL"]),
         retry_backoff_max=float(env["SYNAPSE_RETRY_BACKOFF_MAX"]),
+        api_tokens=env.get("SYNAPSE_API_TOKENS", ""),
     )
     upgrade(settings)
     system = System(

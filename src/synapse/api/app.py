@@ -5,19 +5,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from synapse import __version__
 from synapse.api import errors
 from synapse.api.limits import BodyLimitMiddleware
 from synapse.api.relay import EventRelay
 from synapse.api.routes import files, health, ingestion, jobs, pages, projects, ws
+from synapse.api.security import require_principal
+from synapse.auth import check_exposure
 from synapse.celery_app import create_celery
 from synapse.config import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    tokens = settings.tokens
+    check_exposure(settings.host, tokens)  # no tokens beyond loopback: refuse to start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -32,12 +36,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.tokens = tokens
     app.state.celery = create_celery(settings)
     app.state.relay = EventRelay(settings)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, max_mb=settings.max_upload_mb
     )
     errors.install(app)
-    for module in (health, ingestion, jobs, projects, files, ws, pages):
+    # Every /api/v1 router needs a valid token (when tokens are configured); the routes then
+    # limit members to their projects. Health, the WebSocket and the pages check for themselves.
+    api_routers = (ingestion, jobs, projects, files)
+    for module in api_routers:
+        app.include_router(module.router, dependencies=[Depends(require_principal)])
+    for module in (health, ws, pages):
         app.include_router(module.router)
     return app

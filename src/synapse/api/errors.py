@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from synapse.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -25,6 +26,7 @@ STATUS: list[tuple[type[SynapseError], int]] = [
     (UnsupportedMedia, 415),
     (InvalidInput, 422),
     (NotFound, 404),
+    (Forbidden, 403),
     (Conflict, 409),
     (TransientError, 503),
 ]

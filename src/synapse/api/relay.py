@@ -25,10 +25,13 @@ MAX_BACKOFF = 5.0
 @dataclass(eq=False)
 class Client:
     job_id: str | None
+    projects: frozenset[str] | None = None  # a member's projects; None: every event
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(CLIENT_BUFFER))
     overflowed: bool = False
 
-    def wants(self, job_id: str | None) -> bool:
+    def wants(self, job_id: str | None, project_id: str | None) -> bool:
+        if self.projects is not None and project_id not in self.projects:
+            return False
         return self.job_id is None or self.job_id == job_id
 
 
@@ -49,8 +52,8 @@ class EventRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def register(self, job_id: str | None) -> Client:
-        client = Client(job_id)
+    def register(self, job_id: str | None, projects: frozenset[str] | None = None) -> Client:
+        client = Client(job_id, projects)
         self.clients.add(client)
         return client
 
@@ -59,11 +62,12 @@ class EventRelay:
 
     def dispatch(self, raw: str) -> None:
         try:
-            job_id = json.loads(raw).get("context", {}).get("task_id")
+            context = json.loads(raw).get("context", {})
         except ValueError:
             return
+        job_id, project_id = context.get("task_id"), context.get("project_id")
         for client in list(self.clients):
-            if client.wants(job_id):
+            if client.wants(job_id, project_id):
                 try:
                     client.queue.put_nowait(raw)
                 except asyncio.QueueFull:

@@ -27,6 +27,7 @@ class JobFilter:
     type: str | None = None
     project_key: str | None = None
     since: timedelta | None = None
+    projects: frozenset[str] | None = None  # a member's projects; None: all
 
 
 def add_job(
@@ -310,6 +311,8 @@ def _filtered(query: Any, flt: JobFilter) -> Any:
         query = query.where(Job.project_key == flt.project_key)
     if flt.since is not None:
         query = query.where(Job.created_at >= utcnow() - flt.since)
+    if flt.projects is not None:
+        query = query.where(Job.project_key.in_(sorted(flt.projects)))
     return query
 
 

@@ -9,9 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from synapse.api.deps import CeleryDep, SessionDep, SettingsDep
 from synapse.api.schemas import UploadAccepted, spec_status
-from synapse.errors import NotFound
+from synapse.api.security import PrincipalDep, check_project, visible_job
 from synapse.imports.upload import submit_import
-from synapse.jobs import store
 
 router = APIRouter(prefix="/api/v1/ingestion", tags=["ingestion"])
 
@@ -20,6 +19,7 @@ router = APIRouter(prefix="/api/v1/ingestion", tags=["ingestion"])
 async def upload_csv(
     settings: SettingsDep,
     celery: CeleryDep,
+    principal: PrincipalDep,
     file: Annotated[UploadFile, File(description="the CSV file")],
     project_id: Annotated[str, Form(description="project key; an unknown key creates it")],
     priority: Annotated[str, Form()] = "default",
@@ -27,6 +27,7 @@ async def upload_csv(
     skip_invalid: Annotated[bool, Form(description="import the valid rows, list the rest")] = False,
 ) -> UploadAccepted:
     """Store the upload and queue its import; answers at once with the job id."""
+    check_project(principal, project_id.strip())
     job = await run_in_threadpool(
         submit_import,
         settings=settings,
@@ -37,6 +38,7 @@ async def upload_csv(
         priority=priority,
         mode=mode,
         skip_invalid=skip_invalid,
+        submitted_by=principal.id,
     )
     return UploadAccepted(
         job_id=job.id,
@@ -46,9 +48,6 @@ async def upload_csv(
 
 
 @router.get("/job-status/{job_id}")
-def job_status(job_id: str, session: SessionDep) -> dict[str, Any]:
+def job_status(job_id: str, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
     """PENDING, PROGRESS with percent, SUCCESS with result, FAILURE with error; unknown: 404."""
-    job = store.get_job(session, job_id)
-    if job is None:
-        raise NotFound(f"job {job_id} not found")
-    return spec_status(job)
+    return spec_status(visible_job(session, job_id, principal))

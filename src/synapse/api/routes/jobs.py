@@ -9,11 +9,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, SessionDep, SettingsDep
 from synapse.api.schemas import JobList, JobPublic, LogLine, LogList, RowErrorList, RowErrorPublic
-from synapse.errors import InvalidInput, NotFound
+from synapse.api.security import PrincipalDep, check_may_act, visible_job
+from synapse.errors import InvalidInput
 from synapse.jobs import service, states, store
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -24,6 +24,7 @@ SinceQ = Annotated[Literal["1h", "24h", "7d", "all"], Query()]
 @router.get("", response_model=JobList)
 def list_jobs(
     session: SessionDep,
+    principal: PrincipalDep,
     state: str | None = None,
     type: str | None = None,
     project_id: str | None = None,
@@ -40,45 +41,54 @@ def list_jobs(
             )
         wanted = states.FILTERS[state.lower()]
     flt = store.JobFilter(
-        states=wanted, type=type, project_key=project_id, since=store.since_to_delta(since)
+        states=wanted,
+        type=type,
+        project_key=project_id,
+        since=store.since_to_delta(since),
+        projects=principal.project_scope,
     )
     rows, total = store.list_jobs(session, flt, limit=limit, offset=offset)
     return JobList(items=[JobPublic.of(j) for j in rows], total=total, limit=limit, offset=offset)
 
 
-def _job(session: SessionDep, job_id: str) -> JobPublic:
-    job = store.get_job(session, job_id)
-    if job is None:
-        raise NotFound(f"job {job_id} not found")
-    return JobPublic.of(job)
-
-
 @router.get("/{job_id}", response_model=JobPublic)
-def get_job(job_id: str, session: SessionDep) -> JobPublic:
-    return _job(session, job_id)
+def get_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobPublic:
+    return JobPublic.of(visible_job(session, job_id, principal))
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic)
-async def cancel_job(job_id: str, settings: SettingsDep) -> JobPublic:
+def cancel_job(
+    job_id: str, settings: SettingsDep, session: SessionDep, principal: PrincipalDep
+) -> JobPublic:
     """A queued job never starts; a running one stops at its next checkpoint. Finished: 409."""
-    job = await run_in_threadpool(service.cancel_job, settings=settings, job_id=job_id)
+    check_may_act(principal, visible_job(session, job_id, principal))
+    job = service.cancel_job(settings=settings, job_id=job_id, by=principal.id)
     return JobPublic.of(job)
 
 
 @router.post("/{job_id}/retry", status_code=202, response_model=JobPublic)
-async def retry_job(job_id: str, settings: SettingsDep, celery: CeleryDep) -> JobPublic:
+def retry_job(
+    job_id: str,
+    settings: SettingsDep,
+    celery: CeleryDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> JobPublic:
     """A new job with the same parameters and `retry_of`; only for FAILURE or CANCELLED."""
-    job = await run_in_threadpool(
-        service.retry_job, settings=settings, celery=celery, job_id=job_id
-    )
+    check_may_act(principal, visible_job(session, job_id, principal))
+    job = service.retry_job(settings=settings, celery=celery, job_id=job_id, by=principal.id)
     return JobPublic.of(job)
 
 
 @router.get("/{job_id}/logs", response_model=LogList)
 def job_logs(
-    job_id: str, session: SessionDep, after_id: OffsetQ = 0, limit: LimitQ = 1000
+    job_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    after_id: OffsetQ = 0,
+    limit: LimitQ = 1000,
 ) -> LogList:
-    _job(session, job_id)
+    visible_job(session, job_id, principal)
     lines = store.list_logs(session, job_id, after_id=after_id, limit=limit)
     return LogList(items=[LogLine.of(x) for x in lines], total=len(lines))
 
@@ -93,12 +103,13 @@ def _safe_cell(value: object) -> str:
 def job_errors(
     job_id: str,
     session: SessionDep,
+    principal: PrincipalDep,
     format: Literal["json", "csv"] = "json",
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
     offset: OffsetQ = 0,
 ) -> RowErrorList | StreamingResponse:
     """Row errors of an import; `?format=csv` downloads all of them."""
-    _job(session, job_id)
+    visible_job(session, job_id, principal)
     if format == "csv":
         rows, _total = store.list_row_errors(session, job_id, limit=None)
 

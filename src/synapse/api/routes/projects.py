@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from synapse.api.deps import LimitQ, OffsetQ, SessionDep
 from synapse.api.schemas import AssetList, AssetPublic
+from synapse.api.security import PrincipalDep, check_project
 from synapse.projects import get_project, list_assets
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
@@ -15,12 +16,14 @@ router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 def project_assets(
     project_id: str,
     session: SessionDep,
+    principal: PrincipalDep,
     limit: LimitQ = 100,
     offset: OffsetQ = 0,
     type: str | None = None,
     q: str | None = None,
 ) -> AssetList:
     """Assets of a project by tag, paginated, with the `total`; filter by `type` or tag text `q`."""
+    check_project(principal, project_id)
     project = get_project(session, project_id)
     rows, total = list_assets(session, project, limit=limit, offset=offset, asset_type=type, q=q)
     return AssetList(
