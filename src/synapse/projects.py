@@ -65,3 +65,21 @@ def list_assets(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Asset.tag).limit(limit).offset(offset)).all()
     return rows, total
+
+
+def list_projects(
+    session: Session, *, scope: frozenset[str] | None, limit: int = 1000, offset: int = 0
+) -> tuple[list[tuple[Project, int]], int]:
+    """Projects (all, or those in `scope`) with their asset counts, by key."""
+    counts = (
+        select(Asset.project_id, func.count().label("assets")).group_by(Asset.project_id).subquery()
+    )
+    query = select(Project, func.coalesce(counts.c.assets, 0)).outerjoin(
+        counts, counts.c.project_id == Project.id
+    )
+    total_query = select(func.count()).select_from(Project)
+    if scope is not None:
+        query = query.where(Project.key.in_(sorted(scope)))
+        total_query = total_query.where(Project.key.in_(sorted(scope)))
+    rows = session.execute(query.order_by(Project.key).limit(limit).offset(offset)).all()
+    return [(project, int(assets)) for project, assets in rows], session.scalar(total_query) or 0

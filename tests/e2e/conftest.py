@@ -14,6 +14,7 @@ import httpx
 import psutil
 import pytest
 
+from synapse.config import Settings
 from tests.support.system import free_port
 from tests.support.waiting import wait_for
 
@@ -26,6 +27,7 @@ class UpInstance:
     port: int
     proc: subprocess.Popen[bytes] | None = None
     seen: set[int] = field(default_factory=set)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -38,7 +40,17 @@ class UpInstance:
             if not k.startswith("SYNAPSE_") and k not in ("DATABASE_URL", "REDIS_URL")
         }
         env.update(SYNAPSE_DATA_DIR=str(self.data_dir), SYNAPSE_PORT=str(self.port))
+        env.update(self.extra_env)
         return env
+
+    def settings(self) -> Settings:
+        """The settings its processes run with (to queue test tasks from the test)."""
+        return Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            data_dir=self.data_dir,
+            port=self.port,
+            api_tokens=self.extra_env.get("SYNAPSE_API_TOKENS", ""),
+        )
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -107,8 +119,10 @@ class UpInstance:
 def make_instance(tmp_path: Path) -> Iterator[type[UpInstance] | object]:
     made: list[UpInstance] = []
 
-    def make(name: str) -> UpInstance:
-        instance = UpInstance(data_dir=tmp_path / name / "var", port=free_port())
+    def make(name: str, **extra_env: str) -> UpInstance:
+        instance = UpInstance(
+            data_dir=tmp_path / name / "var", port=free_port(), extra_env=dict(extra_env)
+        )
         made.append(instance)
         return instance
 

@@ -6,16 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from synapse import __version__
 from synapse.api import errors
 from synapse.api.limits import BodyLimitMiddleware
 from synapse.api.relay import EventRelay
-from synapse.api.routes import files, health, ingestion, jobs, pages, projects, ws
+from synapse.api.routes import files, health, ingestion, jobs, projects, ws
 from synapse.api.security import require_principal
 from synapse.auth import check_exposure
 from synapse.celery_app import create_celery
 from synapse.config import Settings, get_settings
+from synapse.web import views
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api_routers = (ingestion, jobs, projects, files)
     for module in api_routers:
         app.include_router(module.router, dependencies=[Depends(require_principal)])
-    for module in (health, ws, pages):
+    for module in (health, ws, views):
         app.include_router(module.router)
+    app.add_exception_handler(views.LoginRequired, views.login_redirect)
+    app.mount("/static", StaticFiles(directory=views.HERE / "static"), name="static")
     return app

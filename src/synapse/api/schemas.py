@@ -113,6 +113,20 @@ class RowErrorList(BaseModel):
     offset: int
 
 
+class ProjectPublic(BaseModel):
+    key: str
+    name: str
+    asset_count: int
+    created_at: datetime
+
+
+class ProjectList(BaseModel):
+    items: list[ProjectPublic]
+    total: int
+    limit: int
+    offset: int
+
+
 class AssetPublic(BaseModel):
     tag: str
     type: str

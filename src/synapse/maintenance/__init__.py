@@ -1,0 +1,1 @@
+"""Scheduled work: the beat schedule, backups, reports, pruning."""

@@ -1,0 +1,46 @@
+// The job page: live bar, live log lines, and the page re-rendered when the state changes.
+"use strict";
+(() => {
+  const holder = document.getElementById("job-body");
+  const jobId = holder.dataset.job;
+  const logs = document.getElementById("log-lines");
+
+  async function refreshBody() {
+    const r = await fetch(`/ui/jobs/${jobId}/body`, { credentials: "same-origin" });
+    if (r.ok) { holder.innerHTML = await r.text(); Live.refreshTimes(holder); }
+  }
+  async function refreshLogs() {
+    const r = await fetch(`/api/v1/jobs/${jobId}/logs`, { credentials: "same-origin" });
+    if (!r.ok) return;
+    logs.textContent = "";
+    for (const line of (await r.json()).items) addLog(line.at, line.level, line.message);
+  }
+  function addLog(at, level, message) {
+    const tr = document.createElement("tr");
+    tr.className = `lvl-${String(level).toLowerCase()}`;
+    const cells = [new Date(at).toLocaleTimeString(), level, message];
+    cells.forEach((v, i) => {
+      const td = document.createElement("td");
+      td.textContent = v;
+      if (i === 0) td.className = "muted nowrap";
+      if (i === 1) td.className = "lvl";
+      tr.appendChild(td);
+    });
+    logs.appendChild(tr);
+  }
+  async function catchUp() { await refreshBody(); await refreshLogs(); }
+  document.addEventListener("live-refresh", refreshBody);
+  document.addEventListener("job-retried", (e) => { location.href = `/jobs/${e.detail.id}`; });
+
+  Live.connect(`/ws/logs?job_id=${encodeURIComponent(jobId)}`, {
+    onEvent(ev) {
+      const ctx = ev.context || {};
+      const box = holder.querySelector(".job");
+      if (ev.action_type === "PROGRESS" && box) Live.applyProgress(box, ctx, ev.message);
+      else if (ev.action_type === "LOG") addLog(ev.timestamp, ev.level, Live.text(ev.message));
+      else if (box && ctx.state && ctx.state !== box.dataset.state) refreshBody();
+    },
+    onReconnect: catchUp,
+    poll: catchUp,
+  });
+})();

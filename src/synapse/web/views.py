@@ -1,0 +1,173 @@
+"""The admin pages: Job Queue, job detail, upload, login. Server-rendered, a little JavaScript."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from synapse.api.deps import CeleryDep, SessionDep
+from synapse.api.security import COOKIE, principal_of, visible_job
+from synapse.auth import Principal, authenticate
+from synapse.files import files_of_job
+from synapse.jobs import store
+from synapse.jobs.store import duration_seconds
+from synapse.projects import list_projects
+from synapse.web import present
+from synapse.web.queue import QueueFilter, queue_view
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters.update(present.FILTERS)
+templates.env.globals.update(unit=present.unit, badge=present.BADGE, duration_of=duration_seconds)
+
+router = APIRouter(include_in_schema=False)
+
+
+class LoginRequired(Exception):
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+def page_principal(request: Request) -> Principal:
+    principal = principal_of(request)
+    if principal is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target)
+    return principal
+
+
+PagePrincipal = Annotated[Principal, Depends(page_principal)]
+
+
+async def login_redirect(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+
+
+def _safe_next(value: str | None) -> str:
+    return value if value and value.startswith("/") and not value.startswith("//") else "/"
+
+
+def render(request: Request, name: str, principal: Principal | None, **context: Any) -> Response:
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"principal": principal, "auth_on": bool(request.app.state.tokens), **context},
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/") -> Response:
+    return render(request, "login.html", None, next=_safe_next(next), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request, token: Annotated[str, Form()], next: Annotated[str, Form()] = "/"
+) -> Response:
+    if authenticate(request.app.state.tokens, token.strip()) is None:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"principal": None, "auth_on": True, "next": _safe_next(next),
+             "error": "That token is not valid."},
+            status_code=401,
+        )  # fmt: skip
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        COOKIE,
+        token.strip(),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=12 * 3600,
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+def _queue(request: Request, session: SessionDep, celery: CeleryDep, principal: Principal,
+           state: str, type: str, project: str, since: str) -> Any:  # fmt: skip
+    return queue_view(session, principal, celery, QueueFilter(state, type, project, since))
+
+
+@router.get("/", response_class=HTMLResponse)
+def queue_page(
+    request: Request,
+    session: SessionDep,
+    celery: CeleryDep,
+    principal: PagePrincipal,
+    state: str = "all",
+    type: str = "",
+    project: str = "",
+    since: str = "24h",
+) -> Response:
+    view = _queue(request, session, celery, principal, state, type, project, since)
+    return render(request, "queue.html", principal, view=view)
+
+
+@router.get("/ui/queue/rows", response_class=HTMLResponse)
+def queue_rows(
+    request: Request,
+    session: SessionDep,
+    celery: CeleryDep,
+    principal: PagePrincipal,
+    state: str = "all",
+    type: str = "",
+    project: str = "",
+    since: str = "24h",
+) -> Response:
+    view = _queue(request, session, celery, principal, state, type, project, since)
+    return render(request, "_queue_rows.html", principal, view=view)
+
+
+def _job_context(session: SessionDep, job_id: str, principal: Principal) -> dict[str, Any]:
+    job = visible_job(session, job_id, principal)
+    errors, error_total = store.list_row_errors(session, job_id, limit=100)
+    return {
+        "job": job,
+        "logs": store.list_logs(session, job_id, limit=2000),
+        "row_errors": errors,
+        "row_error_total": error_total,
+        "files": files_of_job(session, job_id),
+        "may_act": principal.is_admin or job.submitted_by == principal.id,
+    }
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(
+    request: Request, job_id: str, session: SessionDep, principal: PagePrincipal
+) -> Response:
+    return render(request, "job.html", principal, **_job_context(session, job_id, principal))
+
+
+@router.get("/ui/jobs/{job_id}/body", response_class=HTMLResponse)
+def job_body(
+    request: Request, job_id: str, session: SessionDep, principal: PagePrincipal
+) -> Response:
+    return render(request, "_job_body.html", principal, **_job_context(session, job_id, principal))
+
+
+@router.get("/upload", response_class=HTMLResponse)
+def upload_page(request: Request, session: SessionDep, principal: PagePrincipal) -> Response:
+    projects, _ = list_projects(session, scope=principal.project_scope)
+    return render(
+        request,
+        "upload.html",
+        principal,
+        projects=projects,
+        may_create=principal.is_admin,
+        max_mb=request.app.state.settings.max_upload_mb,
+    )
