@@ -216,3 +216,30 @@ def test_cancel_and_retry_answer_409_where_they_do_not_apply(faulty: System) -> 
         assert client.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 409
         assert client.post(f"/api/v1/jobs/{uuid.uuid4()}/cancel").status_code == 404
         assert client.post(f"/api/v1/jobs/{uuid.uuid4()}/retry").status_code == 404
+
+
+def test_a_running_job_whose_worker_and_message_are_gone_is_sent_again(faulty: System) -> None:
+    """The sweep (a beat task) finds a RUNNING job with a long-dead heartbeat and no message."""
+    from datetime import timedelta
+
+    from synapse.db.engine import session_scope
+    from synapse.db.models import utcnow
+    from synapse.jobs import store
+
+    job_id = str(uuid.uuid4())
+    with session_scope(faulty.settings) as session:
+        job = store.add_job(
+            session,
+            job_id=job_id,
+            task_name="test.sleeper",
+            params={"seconds": 0.2},
+            queue="default",
+            project_key=None,
+            state="RUNNING",
+        )
+        job.attempts = 1
+        job.heartbeat_at = utcnow() - timedelta(minutes=10)
+    faulty.celery().send_task("synapse.sweep_abandoned_jobs", queue="default")
+    done = faulty.wait_job(job_id, timeout=60)
+    assert done["state"] == "SUCCESS" and done["attempts"] == 2
+    assert any("sent again" in line for line in logs(faulty, job_id))
