@@ -20,7 +20,7 @@ import redis
 
 from synapse.embedded import redis_server_binary
 from tests.support.csvdata import assets_csv
-from tests.support.proxy import proxy
+from tests.support.proxy import Proxy, proxy
 from tests.support.services import postgres_database
 from tests.support.system import EventCollector, System, free_port, running_system
 from tests.support.waiting import wait_for
@@ -51,6 +51,16 @@ def total_assets(system: System, key: str) -> int:
         return int(client.get(f"/api/v1/projects/{key}/assets").json()["total"])
 
 
+def ride_out(system: System, cut: Proxy) -> None:
+    """Cut the dependency for OUTAGE seconds, checking what the API says meanwhile."""
+    cut.cut()
+    started = time.monotonic()
+    during_outage_the_api_answers(system)
+    time.sleep(max(0.0, OUTAGE - (time.monotonic() - started)))  # the outage itself
+    cut.heal()
+    wait_for(lambda: readyz(system) == 200, timeout=60, what="readyz after the outage")
+
+
 def during_outage_the_api_answers(system: System) -> None:
     assert httpx.get(f"{system.base_url}/healthz", timeout=10).status_code == 200
     wait_for(lambda: readyz(system) == 503, timeout=20, what="readyz to report the outage")
@@ -78,13 +88,7 @@ def test_redis_away_for_a_while(redis_url: str, tmp_path_factory: pytest.TempPat
                 queued = system.upload(assets_csv(1000), project=key).json()["job_id"]
                 wait_for(lambda: system.job(sleeper)["state"] == "RUNNING", timeout=30)
 
-                cut.cut()
-                started = time.monotonic()
-                during_outage_the_api_answers(system)
-                time.sleep(max(0.0, OUTAGE - (time.monotonic() - started)))  # the outage itself
-                cut.heal()
-
-                wait_for(lambda: readyz(system) == 200, timeout=60, what="readyz after Redis")
+                ride_out(system, cut)
                 assert system.wait_job(sleeper, timeout=120)["state"] == "SUCCESS"
                 done = system.wait_job(queued, timeout=120)
                 assert done["state"] == "SUCCESS" and done["result"]["created_count"] == 1000
@@ -117,13 +121,7 @@ def test_postgres_away_for_a_while(
                 queued = system.upload(assets_csv(2000), project=key).json()["job_id"]
                 wait_for(lambda: system.job(sleeper)["state"] == "RUNNING", timeout=30)
 
-                cut.cut()
-                started = time.monotonic()
-                during_outage_the_api_answers(system)
-                time.sleep(max(0.0, OUTAGE - (time.monotonic() - started)))
-                cut.heal()
-
-                wait_for(lambda: readyz(system) == 200, timeout=60, what="readyz after PG")
+                ride_out(system, cut)
                 assert system.wait_job(sleeper, timeout=180)["state"] == "SUCCESS"
                 done = system.wait_job(queued, timeout=180)
                 assert done["state"] == "SUCCESS", done

@@ -98,9 +98,13 @@ def logout() -> Response:
     return response
 
 
-def _queue(request: Request, session: SessionDep, celery: CeleryDep, principal: Principal,
-           state: str, type: str, project: str, since: str) -> Any:  # fmt: skip
-    return queue_view(session, principal, celery, QueueFilter(state, type, project, since))
+def queue_filter(
+    state: str = "all", type: str = "", project: str = "", since: str = "24h"
+) -> QueueFilter:
+    return QueueFilter(state, type, project, since)
+
+
+QueueFilterDep = Annotated[QueueFilter, Depends(queue_filter)]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -109,12 +113,9 @@ def queue_page(
     session: SessionDep,
     celery: CeleryDep,
     principal: PagePrincipal,
-    state: str = "all",
-    type: str = "",
-    project: str = "",
-    since: str = "24h",
+    flt: QueueFilterDep,
 ) -> Response:
-    view = _queue(request, session, celery, principal, state, type, project, since)
+    view = queue_view(session, principal, celery, flt)
     return render(request, "queue.html", principal, view=view)
 
 
@@ -124,12 +125,10 @@ def queue_rows(
     session: SessionDep,
     celery: CeleryDep,
     principal: PagePrincipal,
-    state: str = "all",
-    type: str = "",
-    project: str = "",
-    since: str = "24h",
+    flt: QueueFilterDep,
 ) -> Response:
-    view = _queue(request, session, celery, principal, state, type, project, since)
+    """The rows of the queue page alone: what its script swaps in on a change."""
+    view = queue_view(session, principal, celery, flt)
     return render(request, "_queue_rows.html", principal, view=view)
 
 
