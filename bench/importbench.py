@@ -135,18 +135,23 @@ def raw_postgres_assets(url: str, path: Path, project_id: int) -> float:
     CSV-to-JSON conversion is done beforehand and not timed."""
     table = f"raw_{uuid.uuid4().hex[:8]}"
     ready = path.with_suffix(".assets.csv")
+    now = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime())
     with path.open(newline="", encoding="utf-8") as src, ready.open("w", newline="") as out:
         reader, writer = csv.reader(src), csv.writer(out)
         header = next(reader)
         for r in reader:
-            writer.writerow(
-                [project_id, r[0], r[1], json.dumps(dict(zip(header[2:], r[2:], strict=False)))]
-            )
-    _psql(url, f"CREATE TABLE {table} (LIKE assets INCLUDING ALL, "
-               "FOREIGN KEY (project_id) REFERENCES projects (id) ON DELETE CASCADE)")  # fmt: skip
+            props = json.dumps(dict(zip(header[2:], r[2:], strict=False)))
+            writer.writerow([project_id, r[0], r[1], props, now, now])
+    _psql(
+        url,
+        f"CREATE TABLE {table} (LIKE assets INCLUDING ALL, "
+        "FOREIGN KEY (project_id) REFERENCES projects (id) ON DELETE CASCADE)",
+    )
     started = time.perf_counter()
     _psql(
-        url, f"\\copy {table} (project_id, tag, type, properties) FROM '{ready}' WITH (FORMAT csv)"
+        url,
+        f"\\copy {table} (project_id, tag, type, properties, created_at, updated_at)"
+        f" FROM '{ready}' WITH (FORMAT csv)",
     )
     elapsed = time.perf_counter() - started
     _psql(url, f"DROP TABLE {table}")

@@ -251,10 +251,10 @@ def test_awkward_characters_round_trip(system: System):
     """Backslashes, tabs, quotes and JSON look-alikes survive both databases' bulk paths."""
     key = project()
     content = (
-        "tag,type,path,note,json\n"
-        'P\\1,Pump,C:\\temp\\new,"tab\there ""quoted""",{"a": 1}\n'
-        'P\\2,Pump,\\\\server\\share,"line\nbreak",\\N\n'
-    ).encode()
+        b"tag,type,path,note,json\n"
+        b'P\\1,Pump,C:\\temp\\new,"tab\there ""quoted""",{"a": 1}\n'
+        b'P\\2,Pump,\\\\server\\share,"line\nbreak",\\N\n'
+    )
     for _ in range(2):  # a first import copies straight in; the second goes through staging
         job = system.import_csv(content, project=key)
         assert job["state"] == "SUCCESS", job
