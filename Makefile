@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install up migrate test unit integration e2e lint format typecheck bench-import clean
+.PHONY: install up migrate test unit integration e2e lint format typecheck bench-import bench-packages clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ typecheck: install
 
 bench-import: install
 	$(BIN)/python bench/bench_import.py
+
+bench-packages: install
+	$(BIN)/python bench/bench_packages.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -7,7 +7,7 @@ from kombu.entity import Queue
 
 from synapse.config import QUEUES, Settings, get_settings
 
-TASK_MODULES = ["synapse.jobs.tasks", "synapse.imports.tasks"]
+TASK_MODULES = ["synapse.jobs.tasks", "synapse.imports.tasks", "synapse.packages.tasks"]
 
 
 def create_celery(settings: Settings | None = None) -> Celery:

@@ -1,0 +1,56 @@
+"""Engineering packages of a project: queued as jobs, their files downloadable."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from starlette.concurrency import run_in_threadpool
+
+from synapse.api.deps import CeleryDep, SettingsDep
+from synapse.api.schemas import UploadAccepted
+from synapse.api.security import PrincipalDep, check_project
+from synapse.packages.service import submit_package
+
+router = APIRouter(prefix="/api/v1/projects", tags=["packages"])
+
+EXAMPLE = {
+    "package_type": "full",
+    "options": {"formats": ["xlsx", "pdf"], "asset_types": [], "title": "IFC", "revision": "B"},
+    "priority": "bulk",
+}
+
+
+@router.post("/{project_id}/packages", status_code=202, response_model=UploadAccepted)
+async def create_package(
+    project_id: str,
+    settings: SettingsDep,
+    celery: CeleryDep,
+    principal: PrincipalDep,
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            description=(
+                "`package_type`: instrument_index, datasheets or full; `options`: `formats` "
+                "(xlsx, pdf; default both), `asset_types` (default all), `title`, `revision`; "
+                "`priority`: urgent, default or bulk (default)"
+            ),
+            examples=[EXAMPLE],
+        ),
+    ],
+) -> UploadAccepted:
+    """Queue a package job (Excel workbook and/or PDF); answers at once with the job id."""
+    check_project(principal, project_id)
+    job = await run_in_threadpool(
+        submit_package,
+        settings=settings,
+        celery=celery,
+        project_key=project_id,
+        body=body,
+        submitted_by=principal.id,
+    )
+    return UploadAccepted(
+        job_id=job.id,
+        status="QUEUED",
+        message=f"Package queued on {job.queue}; follow it on /ws/logs?job_id={job.id}",
+    )

@@ -1,0 +1,197 @@
+"""Making a package: survey the assets, write the workbook and the PDF, record the files.
+
+`submit_package` is what the API calls; `run_package` is what the task (and the benchmark) run.
+Files are written under temporary names and moved into place only when every file of the package
+is complete, so a cancelled or failed package leaves no file listed.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from celery import Celery
+
+from synapse.config import Settings
+from synapse.db.engine import session_scope
+from synapse.db.models import Job
+from synapse.errors import InvalidInput
+from synapse.files import write_file
+from synapse.jobs.service import submit_job
+from synapse.packages import excel
+from synapse.packages.data import Heading, Survey, snapshot
+from synapse.packages.options import PackageJob, PackageRequest, parse_request
+from synapse.packages.pdf import PdfPlan, write_pdf
+from synapse.projects import get_project
+
+TASK = "generate_package"
+TICK_SECONDS = 0.2  # progress (and so the cancel check) at most this often
+READ_SHARE = 10  # percent of the bar for the first pass over the assets
+# Rough costs in seconds, to share the rest of the bar between the workbook and the PDF.
+ROW_COST = 1 / 25_000
+PAGE_COST = 1 / 1_000
+
+
+class Progress(Protocol):
+    def update_progress(
+        self, current: int, total: int, message: str, *, percent: int | None = None
+    ) -> None: ...
+
+    def log(self, level: str, message: str) -> None: ...
+
+
+class Ticker:
+    """Progress of one phase ("Generating PDF... 312/540 pages"), at most every TICK_SECONDS.
+
+    Each update is also a cancel checkpoint (between pages, between rows)."""
+
+    def __init__(
+        self, progress: Progress, label: str, unit: str, total: int, span: tuple[int, int]
+    ) -> None:
+        self.progress, self.label, self.unit, self.total = progress, label, unit, total
+        self.start, self.end = span
+        self.last = time.monotonic()
+
+    def __call__(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self.last < TICK_SECONDS and done < self.total:
+            return
+        self.last = now
+        share = (self.end - self.start) * min(done, self.total) // max(self.total, 1)
+        self.progress.update_progress(
+            done,
+            self.total,
+            f"{self.label}... {done:,}/{self.total:,} {self.unit}",
+            percent=self.start + share,
+        )
+
+
+def submit_package(
+    *,
+    settings: Settings,
+    celery: Celery,
+    project_key: str,
+    body: Any,
+    submitted_by: str | None = None,
+) -> Job:
+    """Check the request and the project (unknown: NotFound), then queue the job."""
+    request: PackageRequest = parse_request(body)
+    with session_scope(settings) as session:
+        project_key = get_project(session, project_key).key
+    options = request.options.model_dump(mode="json")
+    return submit_job(
+        settings=settings,
+        celery=celery,
+        task_name=TASK,
+        params={
+            "project_id": project_key,
+            "package_type": request.package_type,
+            "options": options,
+        },
+        queue=request.priority,
+        project_key=project_key,
+        submitted_by=submitted_by,
+    )
+
+
+def _file_name(heading: Heading, ext: str) -> str:
+    return (
+        f"{heading.project_key}_{heading.package_type}_rev-{heading.revision}_{heading.date}{ext}"
+    )
+
+
+def run_package(settings: Settings, job: PackageJob, progress: Progress) -> dict[str, Any]:
+    started = time.perf_counter()
+    formats, parts, types = job.options.formats, job.parts, job.options.asset_types
+    progress.update_progress(0, 0, "Reading assets...")
+    with snapshot(settings) as snap:
+        project = snap.project(job.project_key)
+        if project is None:
+            raise InvalidInput(f"project {job.project_key} not found")
+        count = snap.count(project.id, types)
+        if count == 0:
+            which = f" of type {', '.join(types)}" if types else ""
+            raise InvalidInput(
+                f"project has no assets{which}; there is nothing to put in a package"
+            )
+        survey, plan = Survey(), PdfPlan(parts)
+        tick = Ticker(progress, "Reading assets", "assets", count, (0, READ_SHARE))
+        for asset in snap.assets(project.id, types):
+            survey.add(asset)
+            if "pdf" in formats:
+                plan.add(asset)
+            tick(survey.total)
+        plan.finish()
+        missing = [t for t in types if t not in survey.by_type]
+        if missing:
+            progress.log("WARNING", f"No assets of type {', '.join(missing)} in the project")
+        if "xlsx" in formats:
+            excel.check_limits(survey, parts)
+        heading = Heading(
+            project_key=job.project_key,
+            project_name=project.name,
+            title=job.title,
+            revision=job.options.revision,
+            date=datetime.now(ZoneInfo(settings.timezone)).date().isoformat(),
+            package_type=job.package_type,
+            asset_types=types,
+        )
+        rows = excel.rows_to_write(survey, parts) if "xlsx" in formats else 0
+        pages = plan.total_pages if "pdf" in formats else 0
+        excel_cost, pdf_cost = rows * ROW_COST, pages * PAGE_COST
+        split = READ_SHARE + round((99 - READ_SHARE) * excel_cost / (excel_cost + pdf_cost))
+        records: list[dict[str, Any]] = []
+        with ExitStack() as files:
+            for fmt in formats:
+                pending, record = files.enter_context(
+                    write_file(
+                        settings,
+                        kind="package",
+                        name=_file_name(heading, f".{fmt}"),
+                        job_id=job.job_id,
+                        project_key=job.project_key,
+                    )
+                )
+                records.append(record)
+                if fmt == "xlsx":
+                    excel.write_workbook(
+                        pending.path,
+                        heading=heading,
+                        survey=survey,
+                        parts=parts,
+                        assets=snap.assets(project.id, types),
+                        tick=Ticker(progress, "Writing Excel", "rows", rows, (READ_SHARE, split)),
+                        tmpdir=pending.path.parent,
+                    )
+                else:
+                    write_pdf(
+                        pending.path,
+                        heading=heading,
+                        survey=survey,
+                        plan=plan,
+                        assets=lambda: snap.assets(project.id, types),
+                        tick=Ticker(progress, "Generating PDF", "pages", pages, (split, 99)),
+                    )
+            progress.update_progress(1, 1, "Saving files...", percent=99)  # last cancel check
+    made = [f"{rows:,} Excel rows"] if rows else []
+    made += [f"{pages:,} PDF pages"] if pages else []
+    summary = f"Package complete: {survey.total:,} assets, {' and '.join(made)}"
+    progress.update_progress(1, 1, summary, percent=100)
+    return {
+        "status": "SUCCESS",
+        "summary": summary,
+        "project_id": job.project_key,
+        "package_type": job.package_type,
+        "formats": list(formats),
+        "title": heading.title,
+        "revision": heading.revision,
+        "asset_count": survey.total,
+        "asset_types": survey.by_type,
+        "rows": rows,
+        "pages": pages,
+        "files": records,
+        "duration_seconds": round(time.perf_counter() - started, 3),
+    }
