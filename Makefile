@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install up migrate test unit integration e2e lint format typecheck bench-import bench-packages clean
+.PHONY: install up migrate test unit integration e2e lint format typecheck bench-import bench-rules bench-packages bench-jobs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,8 +48,16 @@ typecheck: install
 bench-import: install
 	$(BIN)/python bench/bench_import.py
 
+## rule evaluations/s, 10 rules x 10,000 and 100,000 assets, beside plain Python (docs/bench/rules.md)
+bench-rules: install
+	$(BIN)/python bench/bench_rules.py
+
 bench-packages: install
 	$(BIN)/python bench/bench_packages.py
+
+## no-op jobs/s vs raw Celery, HTTP enqueue rate, progress-event latency (docs/bench/jobs.md)
+bench-jobs: install
+	$(BIN)/python bench/bench_jobs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

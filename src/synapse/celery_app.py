@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from celery import Celery, signals
 from kombu.entity import Queue
 
 from synapse.config import QUEUES, Settings, get_settings
 
-TASK_MODULES = ["synapse.jobs.tasks", "synapse.imports.tasks", "synapse.packages.tasks"]
+TASK_MODULES = [
+    "synapse.jobs.tasks",
+    "synapse.imports.tasks",
+    "synapse.packages.tasks",
+    "synapse.rules.tasks",
+]
 
 
 def create_celery(settings: Settings | None = None) -> Celery:
@@ -58,6 +63,10 @@ def create_celery(settings: Settings | None = None) -> Celery:
         },
     )
     import synapse.jobs.worker_hooks  # noqa: F401  (connects the worker signals)
+    from synapse.logs import celery_setup_logging
+
+    # Worker, pool processes and beat log in our one format (SYNAPSE_LOG_FORMAT), not Celery's.
+    signals.setup_logging.connect(celery_setup_logging, weak=False)
 
     return app
 

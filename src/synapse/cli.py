@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
+import importlib.util
 import os
 from typing import Annotated
 
 import typer
 
+from synapse.client.commands import demo_data, import_file, jobs_app
 from synapse.config import QUEUES, get_settings
 
 cli = typer.Typer(
@@ -15,11 +16,10 @@ cli = typer.Typer(
 )
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=get_settings().log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _logging(role: str) -> None:
+    from synapse.logs import setup_logging
+
+    setup_logging(get_settings(), role)  # SYNAPSE_LOG_FORMAT=text|json, as api, worker and beat
 
 
 def _refuse_exposure(host: str) -> None:
@@ -40,7 +40,7 @@ def up(
     from synapse.embedded import Supervisor
 
     _refuse_exposure(get_settings().host)
-    _logging()
+    _logging("up")
     raise typer.Exit(Supervisor(get_settings(), concurrency=concurrency).run())
 
 
@@ -49,7 +49,7 @@ def migrate() -> None:
     """Bring the database schema up to date."""
     from synapse.db.migrate import upgrade
 
-    _logging()
+    _logging("migrate")
     upgrade(get_settings())
     typer.echo("database is up to date")
 
@@ -63,6 +63,8 @@ def api(
     """Run the HTTP + WebSocket API (uvicorn)."""
     import uvicorn
 
+    from synapse.logs import logging_config
+
     if host:  # the app reads its host from the settings, to refuse an unsafe one
         os.environ["SYNAPSE_HOST"] = host
         get_settings.cache_clear()
@@ -75,6 +77,7 @@ def api(
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        log_config=logging_config(settings, "api"),
         ws_ping_interval=20,
     )
 
@@ -116,6 +119,42 @@ def beat() -> None:
             "--pidfile=",
         ]
     )
+
+
+@cli.command()
+def flower(
+    port: Annotated[int, typer.Option(help="where Flower listens")] = 5555,
+    address: Annotated[str | None, typer.Option(help="default: SYNAPSE_HOST")] = None,
+    basic_auth: Annotated[
+        str | None,
+        typer.Option(envvar="FLOWER_BASIC_AUTH", show_default=False, help="user:password[,…]"),
+    ] = None,
+) -> None:
+    """Run Flower, Celery's monitoring UI, on this system's broker (the `flower` extra)."""
+    from synapse.auth import is_loopback
+    from synapse.celery_app import app
+
+    if importlib.util.find_spec("flower") is None:
+        typer.echo("synapse: Flower is not installed: pip install 'synapse[flower]'", err=True)
+        raise typer.Exit(2)
+    address = address or get_settings().host
+    if basic_auth:  # Flower reads it from its environment: never on a command line (ps shows it)
+        os.environ["FLOWER_BASIC_AUTH"] = basic_auth
+    elif is_loopback(address):  # open on loopback, like the API without tokens
+        os.environ.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
+    else:
+        typer.echo(
+            f"synapse: refusing to serve Flower on {address} without FLOWER_BASIC_AUTH", err=True
+        )
+        raise typer.Exit(2)
+    _logging("flower")
+    app.start(["flower", f"--port={port}", f"--address={address}"])
+
+
+# Client commands: they speak to a running API (SYNAPSE_API_URL, SYNAPSE_TOKEN).
+cli.add_typer(jobs_app, name="jobs")
+cli.command("import")(import_file)
+cli.command("demo-data")(demo_data)
 
 
 def main() -> None:

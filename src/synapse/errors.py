@@ -43,3 +43,7 @@ class TransientError(SynapseError):
 
 class JobCancelled(SynapseError):
     """Raised at a checkpoint when the job was asked to stop."""
+
+
+class OperationFailed(SynapseError):
+    """An outside tool or resource failed (pg_dump, a full disk): reported as is, not retried."""

@@ -12,7 +12,17 @@ from synapse import __version__
 from synapse.api import errors
 from synapse.api.limits import BodyLimitMiddleware
 from synapse.api.relay import EventRelay
-from synapse.api.routes import files, health, ingestion, jobs, packages, projects, ws
+from synapse.api.routes import (
+    files,
+    health,
+    ingestion,
+    jobs,
+    metrics,
+    packages,
+    projects,
+    rules,
+    ws,
+)
 from synapse.api.security import require_principal
 from synapse.auth import check_exposure
 from synapse.celery_app import create_celery
@@ -47,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     # Every /api/v1 router needs a valid token (when tokens are configured); the routes then
     # limit members to their projects. Health, the WebSocket and the pages check for themselves.
-    api_routers = (ingestion, jobs, projects, packages, files)
+    # /metrics too needs a token when tokens are configured (any role; see routes/metrics.py).
+    api_routers = (ingestion, jobs, projects, packages, rules, files, metrics)
     for module in api_routers:
         app.include_router(module.router, dependencies=[Depends(require_principal)])
     for module in (health, ws, views):

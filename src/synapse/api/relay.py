@@ -40,7 +40,8 @@ class EventRelay:
         self.settings = settings
         self.clients: set[Client] = set()
         self.connected = asyncio.Event()
-        self.relayed = 0
+        self.relayed = 0  # events relayed by this process (GET /metrics)
+        self.dropped = 0  # events a client's full buffer did not take
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -72,6 +73,7 @@ class EventRelay:
                     client.queue.put_nowait(raw)
                 except asyncio.QueueFull:
                     client.overflowed = True
+                    self.dropped += 1
         self.relayed += 1
 
     async def _run(self) -> None:

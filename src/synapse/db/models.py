@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -148,4 +149,43 @@ class StoredFile(Base):
     path: Mapped[str] = mapped_column(Text)  # relative to the data folder
     size: Mapped[int] = mapped_column(BigInteger)
     media_type: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Rule(Base):
+    """A project's rule: when `condition` holds for an asset of `applies_to`, do `action`."""
+
+    __tablename__ = "rules"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_rules_project_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    applies_to: Mapped[list[str]] = mapped_column(JSONType, default=list)  # []: every type
+    condition: Mapped[str] = mapped_column(Text)
+    action: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Finding(Base):
+    """What a rule found on one asset; a run replaces the findings of the assets it covered."""
+
+    __tablename__ = "findings"
+    __table_args__ = (
+        Index("ix_findings_project_severity", "project_id", "severity"),
+        Index("ix_findings_project_tag", "project_id", "asset_tag"),
+        Index("ix_findings_rule", "rule_id", "severity"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # No foreign key here: the rule's (with its cascade from the project) covers it, and each
+    # foreign key is a check per inserted row, which a run of 100,000 findings feels.
+    project_id: Mapped[int] = mapped_column(Integer)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id", ondelete="CASCADE"))
+    asset_tag: Mapped[str] = mapped_column(String(100))
+    severity: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+    job_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -16,6 +16,9 @@ from synapse.imports.validate import RowError, RowValidator
 from synapse.imports.writer import Row, open_stager
 from synapse.jobs import store
 from synapse.projects import ensure_project
+from synapse.rules.schemas import SEVERITIES
+from synapse.rules.service import run_rules
+from synapse.rules.store import has_enabled_rules
 
 MODES = ("upsert", "insert", "dry_run")
 BATCH = 5_000
@@ -66,8 +69,10 @@ def run_import(settings: Settings, req: ImportRequest, progress: Progress) -> di
     )
     with session_scope(settings) as session:
         project_id = ensure_project(session, req.project_key).id
+        rules_on = req.mode != "dry_run" and has_enabled_rules(session, project_id)
 
     errors: list[RowError] = []
+    touched: list[str] | None = None
     stager = open_stager(get_engine(settings), project_id)
     try:
         total, staged = _stage(req, fmt, estimate, stager, progress, errors)
@@ -85,9 +90,16 @@ def run_import(settings: Settings, req: ImportRequest, progress: Progress) -> di
         if req.mode == "dry_run":
             existing = stager.count_existing()
         else:
+            touched = stager.staged_tags() if rules_on else None
             existing = stager.merge(upsert=req.mode == "upsert")
     finally:
         stager.close()
+    findings = None
+    if rules_on:  # the last stage: the project's rules on the assets this import wrote
+        ran = run_rules(
+            settings, req.project_key, progress, touched, job_id=req.job_id, span=(READ_SHARE, 99)
+        )
+        findings = ran["findings"]
 
     if errors and req.job_id:
         store.add_row_errors(settings, job_id=req.job_id, errors=(e.as_dict() for e in errors))
@@ -100,6 +112,8 @@ def run_import(settings: Settings, req: ImportRequest, progress: Progress) -> di
     summary = f"Import {done}: {created:,} {new}, {updated:,} {changed}" + (
         f", {len(errors):,} rows skipped" if errors else ""
     )
+    if findings:
+        summary += "; findings: " + ", ".join(f"{n:,} {s}" for s, n in findings.items())
     progress.update_progress(total, total, summary, percent=100)
     return {
         "status": "SUCCESS",
@@ -113,7 +127,7 @@ def run_import(settings: Settings, req: ImportRequest, progress: Progress) -> di
         "error_count": len(errors),
         "errors": [e.as_dict() for e in errors[:ERRORS_IN_RESULT]],
         "duration_seconds": round(time.perf_counter() - started, 3),
-    }
+    } | ({} if dry else {"findings": findings or dict.fromkeys(SEVERITIES, 0)})
 
 
 def _stage(

@@ -31,6 +31,8 @@ class Stager(Protocol):
 
     def existing_tags(self) -> list[tuple[int, str]]: ...
 
+    def staged_tags(self) -> list[str] | None: ...
+
     def count_existing(self) -> int: ...
 
     def merge(self, *, upsert: bool) -> int: ...
@@ -81,6 +83,10 @@ class _Staging:
     def count_existing(self) -> int:
         cur = self.conn.execute(self._join("count(*)"), (self.project_id,))
         return int(cur.fetchone()[0])
+
+    def staged_tags(self) -> list[str] | None:
+        """The tags this import writes (for the rules stage); call before `merge`."""
+        return [str(t) for (t,) in self.conn.execute(f"SELECT tag FROM {self.table}").fetchall()]
 
 
 class SqliteStager(_Staging):
@@ -191,6 +197,11 @@ class PostgresStager(_Staging):
     def count_existing(self) -> int:
         self._finish_copy()
         return 0 if self.direct else super().count_existing()
+
+    def staged_tags(self) -> list[str] | None:
+        """None for a first import: every asset of the project is one of this import's."""
+        self._finish_copy()
+        return None if self.direct else super().staged_tags()
 
     def merge(self, *, upsert: bool) -> int:
         self._finish_copy()

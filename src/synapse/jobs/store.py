@@ -145,6 +145,7 @@ def claim_attempt(
                 update(Job)
                 .where(Job.id == job_id, Job.state == job.state, Job.attempts == job.attempts)
                 .values(**values)
+                .execution_options(synchronize_session=False)  # `job` is refreshed below
             )
             if done.rowcount != 1:  # type: ignore[attr-defined]
                 continue  # another delivery got there first: look again
@@ -159,6 +160,7 @@ def heartbeat(settings: Settings, *, job_id: str, attempt: int) -> None:
             update(Job)
             .where(Job.id == job_id, Job.state == states.RUNNING, Job.attempts == attempt)
             .values(heartbeat_at=utcnow())
+            .execution_options(synchronize_session=False)
         )
 
 
@@ -234,6 +236,7 @@ def save_progress(
                 message=message,
                 heartbeat_at=utcnow(),
             )
+            .execution_options(synchronize_session=False)
         )
 
 
@@ -266,7 +269,7 @@ def finish(
     if attempt is not None:
         query = query.where(Job.attempts == attempt, Job.state == states.RUNNING)
     with session_scope(settings) as session:
-        done = session.execute(query.values(**values))
+        done = session.execute(query.values(**values).execution_options(synchronize_session=False))
         return bool(done.rowcount)  # type: ignore[attr-defined]
 
 

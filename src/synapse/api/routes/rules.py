@@ -1,0 +1,119 @@
+"""Rules of a project (create, list, change, delete, run) and their findings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Response
+from starlette.concurrency import run_in_threadpool
+
+from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, SessionDep, SettingsDep
+from synapse.api.schemas import UploadAccepted
+from synapse.rules import crud
+from synapse.rules.schemas import FindingList, RuleList, RulePublic
+from synapse.rules.service import submit_run
+
+router = APIRouter(prefix="/api/v1/projects", tags=["rules"])
+
+RULE_EXAMPLES = [
+    {
+        "name": "Large motors need a VFD",
+        "applies_to": ["Motor"],
+        "condition": "power_kw > 50 and not has('vfd')",
+        "action": {
+            "type": "flag",
+            "severity": "warning",
+            "message": "{tag} draws {power_kw} kW and has no VFD",
+        },
+    },
+    {
+        "name": "Derive requires_vfd",
+        "applies_to": ["Motor"],
+        "condition": "power_kw > 50",
+        "action": {"type": "set", "property": "requires_vfd", "value": True},
+    },
+]
+RULE_DOC = (
+    "`name` (unique in the project), `applies_to` (asset types; [] for all), `condition` (see "
+    "docs/rules.md), `action`: `{type: flag, severity: info|warning|error, message}` or "
+    "`{type: set, property, value}`, `enabled` (default true)"
+)
+RuleBody = Annotated[dict[str, Any], Body(description=RULE_DOC, examples=RULE_EXAMPLES)]
+
+
+@router.get("/{project_id}/rules", response_model=RuleList)
+def list_rules(
+    project_id: str, session: SessionDep, limit: LimitQ = 100, offset: OffsetQ = 0
+) -> RuleList:
+    """The project's rules in the order they run (by id)."""
+    return crud.list_rules(session, project_id, limit=limit, offset=offset)
+
+
+@router.post("/{project_id}/rules", status_code=201, response_model=RulePublic)
+def create_rule(project_id: str, session: SessionDep, body: RuleBody) -> RulePublic:
+    """A new rule. A condition that does not compile is a 422 naming the position and problem;
+    a name the project already has is a 409."""
+    return crud.create_rule(session, project_id, body)
+
+
+@router.get("/{project_id}/rules/{rule_id}", response_model=RulePublic)
+def get_rule(project_id: str, rule_id: int, session: SessionDep) -> RulePublic:
+    return crud.get_rule(session, project_id, rule_id)
+
+
+@router.put("/{project_id}/rules/{rule_id}", response_model=RulePublic)
+def update_rule(project_id: str, rule_id: int, session: SessionDep, body: RuleBody) -> RulePublic:
+    """Change the given fields of a rule (checked like a new one)."""
+    return crud.update_rule(session, project_id, rule_id, body)
+
+
+@router.delete("/{project_id}/rules/{rule_id}", status_code=204, response_class=Response)
+def delete_rule(project_id: str, rule_id: int, session: SessionDep) -> Response:
+    """The rule and its findings go; properties it set stay."""
+    crud.delete_rule(session, project_id, rule_id)
+    return Response(status_code=204)
+
+
+@router.post("/{project_id}/rules/run", status_code=202, response_model=UploadAccepted)
+async def run_rules(
+    project_id: str,
+    settings: SettingsDep,
+    celery: CeleryDep,
+    body: Annotated[dict[str, Any] | None, Body(examples=[{"priority": "bulk"}])] = None,
+) -> UploadAccepted:
+    """Queue a run of the project's enabled rules over all its assets (a job on the bulk queue
+    unless `priority` says otherwise); its findings replace the previous ones."""
+    job = await run_in_threadpool(
+        submit_run, settings=settings, celery=celery, project_key=project_id, body=body
+    )
+    return UploadAccepted(
+        job_id=job.id,
+        status="QUEUED",
+        message=f"Rules run queued on {job.queue}; follow it on /ws/logs?job_id={job.id}",
+    )
+
+
+@router.get("/{project_id}/findings", response_model=FindingList)
+def list_findings(
+    project_id: str,
+    session: SessionDep,
+    severity: str | None = None,
+    rule_id: int | None = None,
+    rule: str | None = None,
+    tag: str | None = None,
+    limit: LimitQ = 100,
+    offset: OffsetQ = 0,
+) -> FindingList:
+    """Findings, most severe first, then by asset tag. Filters: `severity` (one, or several
+    comma-separated), `rule_id` or `rule` (name), `tag`. `totals`: counts by severity under
+    the other filters."""
+    return crud.list_findings(
+        session,
+        project_id,
+        severity=severity,
+        rule_id=rule_id,
+        rule=rule,
+        tag=tag,
+        limit=limit,
+        offset=offset,
+    )

@@ -1,0 +1,117 @@
+"""The rule language: Python-like expressions, parsed by `ast` and evaluated by simpleeval.
+
+`compile_condition(text)` parses once and checks every node against a whitelist, so a bad
+expression is refused when the rule is saved, with its line, column and problem. `Evaluator`
+evaluates compiled conditions against one asset's fields at a time through simpleeval, with
+our operators (numbers stored as text compare as numbers; see `values`) and a few functions.
+
+Nothing here calls `eval` or `exec`: there is no attribute access (`().__class__`), no indexing,
+no calls but the listed functions (`__import__` is refused), no lambdas, comprehensions or
+f-strings, and no `**` (`9**9**9` would never finish).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Mapping
+
+from simpleeval import InvalidExpression, NameNotDefined, SimpleEval
+
+from synapse.rules import values as v
+from synapse.rules.syntax import (
+    FUNCTION_NAMES,
+    MAX_LENGTH,
+    Condition,
+    RuleSyntaxError,
+    compile_condition,
+)
+from synapse.rules.values import OPERATORS, RuleTypeError, Value
+
+__all__ = [
+    "FUNCTION_NAMES",
+    "MAX_LENGTH",
+    "Condition",
+    "EvaluationError",
+    "Evaluator",
+    "RuleSyntaxError",
+    "compile_condition",
+]
+
+
+class EvaluationError(Exception):
+    """A condition that could not be evaluated for one asset (missing property, wrong kind)."""
+
+
+class Evaluator(SimpleEval):  # type: ignore[misc]
+    """simpleeval with our operators, functions and the nodes of the language only.
+
+    One instance evaluates many conditions against many assets, one asset at a time (not
+    thread-safe; make one per run)."""
+
+    nodes: dict[type, Callable[..., Value]]
+    names: Mapping[str, Value]
+
+    def __init__(self) -> None:
+        functions: dict[str, Callable[..., Value]] = {
+            name: spec[0] for name, spec in v.PURE_FUNCTIONS.items()
+        }
+        functions.update(has=self._has, get=self._get)
+        super().__init__(operators=dict(OPERATORS), functions=functions, names={})
+        keep = (ast.Name, ast.Constant, ast.UnaryOp, ast.BinOp, ast.Compare, ast.Call)
+        nodes: dict[type, Callable[..., Value]] = {k: h for k, h in self.nodes.items() if k in keep}
+        nodes.update(
+            {
+                ast.BoolOp: self._bool_op,
+                ast.IfExp: self._if_exp,
+                ast.List: self._sequence,
+                ast.Tuple: self._sequence,
+            }
+        )
+        self.nodes = nodes
+
+    def _has(self, name: Value) -> bool:
+        value = self.names.get(v.to_text(name))
+        return value is not None and value != ""
+
+    def _get(self, name: Value, default: Value = None) -> Value:
+        value = self.names.get(v.to_text(name))
+        return default if value is None or value == "" else value
+
+    def _bool_op(self, node: ast.BoolOp) -> bool:
+        want = isinstance(node.op, ast.Or)  # `or` stops at the first true, `and` at the first false
+        what = "'or'" if want else "'and'"
+        for item in node.values:
+            if v.truth(self._eval(item), what) is want:
+                return want
+        return not want
+
+    def _if_exp(self, node: ast.IfExp) -> Value:
+        test = v.truth(self._eval(node.test), "'if'")
+        return self._eval(node.body if test else node.orelse)
+
+    def _sequence(self, node: ast.List | ast.Tuple) -> list[Value]:
+        return [self._eval(item) for item in node.elts]
+
+    def value(self, condition: Condition, fields: Mapping[str, Value]) -> Value:
+        """The condition's value for one asset's fields; `EvaluationError` says why not."""
+        self.names = fields
+        try:
+            return self.eval(condition.text, previously_parsed=condition.tree)
+        except NameNotDefined as exc:
+            raise EvaluationError(f"missing property {exc.name!r}") from None
+        except RuleTypeError as exc:
+            raise EvaluationError(str(exc)) from None
+        except ZeroDivisionError:
+            raise EvaluationError("division by zero") from None
+        except (OverflowError, ValueError, TypeError, InvalidExpression) as exc:
+            raise EvaluationError(str(exc) or type(exc).__name__) from None
+
+    def test(self, condition: Condition, fields: Mapping[str, Value]) -> bool:
+        """True or false for one asset; a condition whose value is not true/false is an error."""
+        result = self.value(condition, fields)
+        if result is True or result is False:
+            return result
+        try:
+            return v.truth(result, "the condition")
+        except RuleTypeError as exc:
+            raise EvaluationError(str(exc)) from None
