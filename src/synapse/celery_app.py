@@ -33,6 +33,9 @@ def create_celery(settings: Settings | None = None) -> Celery:
         "visibility_timeout": settings.visibility_timeout,
         "unacked_restore_interval": settings.restore_interval,
         "unacked_restore_throttle": 1,
+        # The lock a worker holds while it restores expired messages: if that worker is killed
+        # holding it, nobody restores until it expires (kombu's default: 300 s).
+        "unacked_mutex_expire": max(10, settings.restore_interval * 3),
         "global_keyprefix": f"{settings.redis_prefix}:",
     }
     app.conf.update(
