@@ -55,7 +55,7 @@ bench-rules: install
 bench-packages: install
 	$(BIN)/python bench/bench_packages.py
 
-## no-op jobs/s vs raw Celery, HTTP enqueue rate, progress-event latency (docs/bench/jobs.md)
+## no-op jobs/s vs raw Celery, HTTP enqueue rate, progress-event latency (docs/benchmarks.md)
 bench-jobs: install
 	$(BIN)/python bench/bench_jobs.py
 
