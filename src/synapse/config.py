@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     # The CLI's client commands (`synapse import`, `synapse jobs`) call this API with this token.
     api_url: str = "http://127.0.0.1:8001"
     token: str = Field(default="", repr=False)
+
     @model_validator(mode="after")
     def _tokens_parse(self) -> Settings:
         parse_tokens(self.api_tokens)  # a malformed entry stops every process at start
@@ -151,10 +152,6 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
-
-    @property
-    def backups_dir(self) -> Path:
-        return (self.backup_dir or self.data_dir / "backups").expanduser().resolve()
 
     @property
     def max_upload_bytes(self) -> int:
