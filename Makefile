@@ -48,7 +48,7 @@ typecheck: install
 bench-import: install
 	$(BIN)/python bench/bench_import.py
 
-## rule evaluations/s, 10 rules x 10,000 and 100,000 assets, beside plain Python (docs/bench/rules.md)
+## rule evaluations/s, 10 rules x 10,000 and 100,000 assets, beside plain Python (docs/benchmarks.md)
 bench-rules: install
 	$(BIN)/python bench/bench_rules.py
 

@@ -2,9 +2,9 @@
 
 Not part of `make bench-rules` (the other libraries are not dependencies). To run it:
 
-    python -m venv /tmp/libs && /tmp/libs/bin/pip install simpleeval rule-engine cel-python \
+    python -m venv .venv-libs && .venv-libs/bin/pip install simpleeval rule-engine cel-python \
         pydantic orjson
-    PYTHONPATH=src /tmp/libs/bin/python bench/rules_libraries.py
+    PYTHONPATH=src .venv-libs/bin/python bench/rules_libraries.py
 
 Each library gets the assets with numbers already converted (what it needs to compare text
 numbers as numbers); ours gets the text as imported, and converts as it compares.

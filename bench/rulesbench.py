@@ -6,7 +6,6 @@ import csv
 import io
 import random
 import re
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -192,10 +191,8 @@ def read_assets(settings: Settings, key: str) -> list[AssetRow]:
         return list(stream_assets(conn, pid))
 
 
-def engine_only(
-    settings: Settings, key: str, assets: list[AssetRow], *, memo: bool = True
-) -> tuple[float, Any]:
-    """Seconds to evaluate the stored rules over assets already in memory."""
+def engine_only(settings: Settings, key: str, assets: list[AssetRow], memo: bool = True) -> Any:
+    """The stored rules evaluated over assets already in memory: the outcome."""
     from sqlalchemy import select
 
     from synapse.db.models import Project, Rule
@@ -206,6 +203,4 @@ def engine_only(
             session.scalars(select(Rule).where(Rule.project_id == pid).order_by(Rule.id)).all()
         )
     assert not broken
-    started = time.perf_counter()
-    outcome = BatchEngine(rules, memo=memo).run(assets)
-    return time.perf_counter() - started, outcome
+    return BatchEngine(rules, memo=memo).run(assets)

@@ -253,7 +253,17 @@ def test_cancel_of_a_running_rules_job_keeps_the_previous_findings(system: Syste
     for part in range(6):  # 60,000 assets, in uploads under the test systems' 2 MB limit
         job = system.import_csv(assets_csv(10_000, start=part * 10_000), project=key)
         assert job["state"] == "SUCCESS", job
-    create_rules(system, key, RULES)
+    # Rules over the nearly unique descriptions: every asset is evaluated, none remembered,
+    # so the run lasts long enough (seconds) to be cancelled in the middle.
+    slow = [
+        {
+            "name": f"description {n}",
+            "condition": f"len(description) > {n} or '{n}x' in lower(description)",
+            "action": flag("info", "{tag}"),
+        }
+        for n in (40, 50, 60)
+    ]
+    create_rules(system, key, [*RULES, *slow])
     first = run(system, key)
     with system.client() as client:
         job_id = client.post(f"/api/v1/projects/{key}/rules/run").json()["job_id"]

@@ -12,6 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from synapse.auth import fingerprint
 from tests.support.csvdata import assets_csv
 from tests.support.system import EventCollector, System, running_system
 
@@ -100,6 +101,41 @@ def test_members_see_and_act_only_on_their_projects(secured: System) -> None:
         assert {a_job, b_job, admin_job_a} <= {j["id"] for j in everything["items"]}
         assert admin.get("/api/v1/projects/proj-b/assets").json()["total"] == 5
         assert upload(secured, ADMIN, f"new-{uuid.uuid4().hex[:6]}").status_code == 202
+
+
+def test_every_project_route_hides_other_projects_from_members(secured: System) -> None:
+    """Rules, findings, packages, assets: a member reaches none of another project's routes."""
+    upload_b = upload(secured, MEMBER_B, "proj-b")
+    secured.wait_job(upload_b.json()["job_id"])
+    with client(secured, MEMBER_A) as member:
+        spec = member.get("/openapi.json").json()
+        calls = [
+            (method.upper(), path.replace("{project_id}", "proj-b"))
+            for path, item in spec["paths"].items()
+            if path.startswith("/api/v1/projects/{project_id}")
+            for method in item
+        ]
+        assert len(calls) >= 8, calls  # assets, rules (5), rules/run, findings, packages
+        for method, path in calls:
+            path = re.sub(r"\{[^}]+\}", "1", path)
+            body = {"name": "x", "condition": "true", "action": {"type": "flag"}}
+            response = member.request(
+                method, path, json=body if method in ("POST", "PUT") else None
+            )
+            assert response.status_code == 404, (method, path, response.text)
+            assert "proj-b" in response.json()["detail"]
+        # Their own project's rules are theirs to write and run, as themselves.
+        rule = {
+            "name": "big motors",
+            "condition": "true",
+            "action": {"type": "flag", "severity": "info", "message": "{tag}"},
+        }
+        assert member.post("/api/v1/projects/proj-a/rules", json=rule).status_code == 201
+        run = member.post("/api/v1/projects/proj-a/rules/run")
+        assert run.status_code == 202, run.text
+        job = secured.wait_job(run.json()["job_id"])
+        assert job["state"] == "SUCCESS", job
+        assert job["submitted_by"] == fingerprint(MEMBER_A, "member")
 
 
 def test_websocket_needs_a_token_and_carries_only_the_members_projects(secured: System) -> None:

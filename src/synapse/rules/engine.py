@@ -164,8 +164,12 @@ class Memo:
         self.active = True
 
     def key(self, fields: dict[str, Value]) -> Any:
+        # The type belongs to the key: 1, 1.0 and true are equal in Python, not here.
+        if len(self.names) == 1:  # the common case, without the tuples
+            value = fields.get(self.names[0], _MISSING)
+            return value, type(value)
         values = tuple([fields.get(name, _MISSING) for name in self.names])
-        return values, tuple(map(type, values))  # 1, 1.0 and true are different values here
+        return values, tuple(map(type, values))
 
     def judge(self) -> None:
         if (self.lookups == self.TRIAL and self.hits < self.TRIAL * self.MIN_HIT_RATE) or len(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Mapping
+from operator import attrgetter
 
 from simpleeval import InvalidExpression, NameNotDefined, SimpleEval
 
@@ -57,7 +58,7 @@ class Evaluator(SimpleEval):  # type: ignore[misc]
         }
         functions.update(has=self._has, get=self._get)
         super().__init__(operators=dict(OPERATORS), functions=functions, names={})
-        keep = (ast.Name, ast.Constant, ast.UnaryOp, ast.BinOp, ast.Compare, ast.Call)
+        keep = (ast.Name, ast.UnaryOp, ast.BinOp, ast.Call)
         nodes: dict[type, Callable[..., Value]] = {k: h for k, h in self.nodes.items() if k in keep}
         nodes.update(
             {
@@ -65,9 +66,13 @@ class Evaluator(SimpleEval):  # type: ignore[misc]
                 ast.IfExp: self._if_exp,
                 ast.List: self._sequence,
                 ast.Tuple: self._sequence,
+                ast.Compare: self._compare,
+                # Constants were checked when the condition compiled (2,000 characters at most).
+                ast.Constant: attrgetter("value"),
             }
         )
         self.nodes = nodes
+        self._operators = self.operators
 
     def _has(self, name: Value) -> bool:
         value = self.names.get(v.to_text(name))
@@ -88,6 +93,19 @@ class Evaluator(SimpleEval):  # type: ignore[misc]
     def _if_exp(self, node: ast.IfExp) -> Value:
         test = v.truth(self._eval(node.test), "'if'")
         return self._eval(node.body if test else node.orelse)
+
+    def _compare(self, node: ast.Compare) -> bool:
+        """simpleeval's comparison, with the usual single comparison (`a > b`) done directly."""
+        if len(node.ops) == 1:
+            op = self._operators[type(node.ops[0])]
+            return bool(op(self._eval(node.left), self._eval(node.comparators[0])))
+        left = self._eval(node.left)
+        for op_node, comparator in zip(node.ops, node.comparators, strict=True):
+            right = self._eval(comparator)
+            if not self._operators[type(op_node)](left, right):
+                return False
+            left = right
+        return True
 
     def _sequence(self, node: ast.List | ast.Tuple) -> list[Value]:
         return [self._eval(item) for item in node.elts]

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, SessionDep, SettingsDep
 from synapse.api.schemas import UploadAccepted
+from synapse.api.security import PrincipalDep, check_project
 from synapse.rules import crud
 from synapse.rules.schemas import FindingList, RuleList, RulePublic
 from synapse.rules.service import submit_run
@@ -43,33 +44,50 @@ RuleBody = Annotated[dict[str, Any], Body(description=RULE_DOC, examples=RULE_EX
 
 @router.get("/{project_id}/rules", response_model=RuleList)
 def list_rules(
-    project_id: str, session: SessionDep, limit: LimitQ = 100, offset: OffsetQ = 0
+    project_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: LimitQ = 100,
+    offset: OffsetQ = 0,
 ) -> RuleList:
     """The project's rules in the order they run (by id)."""
+    check_project(principal, project_id)
     return crud.list_rules(session, project_id, limit=limit, offset=offset)
 
 
 @router.post("/{project_id}/rules", status_code=201, response_model=RulePublic)
-def create_rule(project_id: str, session: SessionDep, body: RuleBody) -> RulePublic:
+def create_rule(
+    project_id: str, session: SessionDep, principal: PrincipalDep, body: RuleBody
+) -> RulePublic:
     """A new rule. A condition that does not compile is a 422 naming the position and problem;
     a name the project already has is a 409."""
+    check_project(principal, project_id)
     return crud.create_rule(session, project_id, body)
 
 
 @router.get("/{project_id}/rules/{rule_id}", response_model=RulePublic)
-def get_rule(project_id: str, rule_id: int, session: SessionDep) -> RulePublic:
+def get_rule(
+    project_id: str, rule_id: int, session: SessionDep, principal: PrincipalDep
+) -> RulePublic:
+    check_project(principal, project_id)
     return crud.get_rule(session, project_id, rule_id)
 
 
 @router.put("/{project_id}/rules/{rule_id}", response_model=RulePublic)
-def update_rule(project_id: str, rule_id: int, session: SessionDep, body: RuleBody) -> RulePublic:
+def update_rule(
+    project_id: str, rule_id: int, session: SessionDep, principal: PrincipalDep, body: RuleBody
+) -> RulePublic:
     """Change the given fields of a rule (checked like a new one)."""
+    check_project(principal, project_id)
     return crud.update_rule(session, project_id, rule_id, body)
 
 
 @router.delete("/{project_id}/rules/{rule_id}", status_code=204, response_class=Response)
-def delete_rule(project_id: str, rule_id: int, session: SessionDep) -> Response:
+def delete_rule(
+    project_id: str, rule_id: int, session: SessionDep, principal: PrincipalDep
+) -> Response:
     """The rule and its findings go; properties it set stay."""
+    check_project(principal, project_id)
     crud.delete_rule(session, project_id, rule_id)
     return Response(status_code=204)
 
@@ -79,12 +97,19 @@ async def run_rules(
     project_id: str,
     settings: SettingsDep,
     celery: CeleryDep,
+    principal: PrincipalDep,
     body: Annotated[dict[str, Any] | None, Body(examples=[{"priority": "bulk"}])] = None,
 ) -> UploadAccepted:
     """Queue a run of the project's enabled rules over all its assets (a job on the bulk queue
     unless `priority` says otherwise); its findings replace the previous ones."""
+    check_project(principal, project_id)
     job = await run_in_threadpool(
-        submit_run, settings=settings, celery=celery, project_key=project_id, body=body
+        submit_run,
+        settings=settings,
+        celery=celery,
+        project_key=project_id,
+        body=body,
+        submitted_by=principal.id,
     )
     return UploadAccepted(
         job_id=job.id,
@@ -97,6 +122,7 @@ async def run_rules(
 def list_findings(
     project_id: str,
     session: SessionDep,
+    principal: PrincipalDep,
     severity: str | None = None,
     rule_id: int | None = None,
     rule: str | None = None,
@@ -107,6 +133,7 @@ def list_findings(
     """Findings, most severe first, then by asset tag. Filters: `severity` (one, or several
     comma-separated), `rule_id` or `rule` (name), `tag`. `totals`: counts by severity under
     the other filters."""
+    check_project(principal, project_id)
     return crud.list_findings(
         session,
         project_id,
