@@ -20,8 +20,8 @@ COPY src ./src
 RUN pip install ".[flower]"
 
 # Never run as root (Celery warns about it, rightly). /data holds uploads, generated files,
-# backups and the beat schedule: the api and the workers must share it (a volume, or NFS when
-# they run on several machines).
+# reports and backups: the api and the workers must share it (a volume, or NFS when they run on
+# several machines). Beat keeps its state in Redis, not here.
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin synapse \
  && mkdir -p /data \
  && chown synapse /data

@@ -6,12 +6,14 @@ from celery import Celery, signals
 from kombu.entity import Queue
 
 from synapse.config import QUEUES, Settings, get_settings
+from synapse.maintenance.schedule import beat_schedule
 
 TASK_MODULES = [
     "synapse.jobs.tasks",
     "synapse.imports.tasks",
     "synapse.packages.tasks",
     "synapse.rules.tasks",
+    "synapse.maintenance.tasks",
 ]
 
 
@@ -58,12 +60,10 @@ def create_celery(settings: Settings | None = None) -> Celery:
         result_backend_transport_options={"global_keyprefix": f"{settings.redis_prefix}:"},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
-        beat_schedule={
-            "sweep-abandoned-jobs": {
-                "task": "synapse.sweep_abandoned_jobs",
-                "schedule": float(max(60, settings.visibility_timeout)),
-            },
-        },
+        # Backups, the weekly report, pruning and the abandoned-job sweep, from the settings
+        # (maintenance/schedule.py), sent by whichever beat holds the beat lock (beatlock.py).
+        beat_schedule=beat_schedule(settings),
+        beat_scheduler="synapse.maintenance.beatlock:LockedScheduler",
     )
     import synapse.jobs.worker_hooks  # noqa: F401  (connects the worker signals)
     from synapse.logs import celery_setup_logging

@@ -106,19 +106,12 @@ def worker(
 
 @cli.command()
 def beat() -> None:
-    """Run Celery Beat, the scheduler (one per system)."""
+    """Run Celery Beat, the scheduler. A second beat only stands by (the beat lock in Redis);
+    the schedule's state lives in Redis too, so beat needs no file of its own."""
     from synapse.celery_app import app
 
     settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app.start(
-        [
-            "beat",
-            f"--loglevel={settings.log_level}",
-            f"--schedule={settings.data_dir / 'celerybeat-schedule'}",
-            "--pidfile=",
-        ]
-    )
+    app.start(["beat", f"--loglevel={settings.log_level}", "--pidfile="])
 
 
 @cli.command()
@@ -149,6 +142,60 @@ def flower(
         raise typer.Exit(2)
     _logging("flower")
     app.start(["flower", f"--port={port}", f"--address={address}"])
+
+
+@cli.command()
+def backup() -> None:
+    """Make a verified backup of the database now, in this process (also a job: see docs)."""
+    from synapse.errors import OperationFailed
+    from synapse.maintenance.backup import run_backup
+    from synapse.maintenance.common import Quiet
+
+    _logging("backup")
+    try:
+        result = run_backup(get_settings(), Quiet())
+    except OperationFailed as exc:
+        typer.echo(f"synapse: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{result['summary']}\n{get_settings().backups_dir / result['backup']['name']}")
+
+
+@cli.command()
+def restore(
+    file: Annotated[str, typer.Argument(help="a backup file, or its name in the backup folder")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="restore without asking")] = False,
+) -> None:
+    """Bring the database back to a backup: every row is replaced by the backup's."""
+    from synapse.errors import OperationFailed
+    from synapse.maintenance import restore as restoring
+
+    _logging("restore")
+    settings = get_settings()
+    try:
+        chosen = restoring.plan(settings, file)
+        typer.echo(f"Restore {chosen.describe()}")
+        if not yes and not typer.confirm(
+            "This replaces every row of the database. Stop the API, workers and beat first. "
+            "Restore now?",
+            default=False,
+        ):
+            typer.echo("Nothing was changed.")
+            raise typer.Exit(1)
+        outcome = restoring.restore(settings, chosen)
+    except OperationFailed as exc:
+        typer.echo(f"synapse: {exc}", err=True)
+        raise typer.Exit(1) from None
+    tables = outcome["tables"]
+    typer.echo(f"Restored {len(tables)} tables, {sum(tables.values()):,} rows.")
+    if outcome["differences"]:
+        for table, diff in outcome["differences"].items():
+            typer.echo(f"  {table}: {diff['now']} rows, the backup had {diff['backup']}", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        "Row counts match the backup's."
+        if outcome["expected"]
+        else "The backup has no manifest: row counts not compared."
+    )
 
 
 # Client commands: they speak to a running API (SYNAPSE_API_URL, SYNAPSE_TOKEN).

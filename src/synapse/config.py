@@ -61,11 +61,44 @@ class Settings(BaseSettings):
     # The CLI's client commands (`synapse import`, `synapse jobs`) call this API with this token.
     api_url: str = "http://127.0.0.1:8001"
     token: str = Field(default="", repr=False)
+    # Scheduled maintenance (docs/operations.md). Schedules are cron text (5 fields, read in
+    # SYNAPSE_TIMEZONE) or `every N[s|m|h]`; `off` disables an entry.
+    schedule_backup: str = "0 2 * * *"
+    schedule_report: str = "0 8 * * 1"
+    schedule_prune: str = "30 3 * * *"
+    # Only one beat sends: the others stand by until the leader's lock runs out (seconds).
+    beat_lock_ttl: float = Field(default=30.0, ge=2)
+    # Backups: where (default <data>/backups), how many to keep, and the database pg_dump reads
+    # when it is not DATABASE_URL (a read-only backup role, say); pg_dump/pg_restore's folder.
+    backup_dir: Path | None = None
+    backup_keep: int = Field(default=7, ge=1)
+    backup_database_url: str | None = Field(default=None, repr=False)
+    pg_bin_dir: Path | None = None
+    # Finished jobs older than this are deleted with their logs, uploads and files.
+    job_retention_days: int = Field(default=30, ge=1)
 
     @model_validator(mode="after")
     def _tokens_parse(self) -> Settings:
         parse_tokens(self.api_tokens)  # a malformed entry stops every process at start
         return self
+
+    @model_validator(mode="after")
+    def _schedules_parse(self) -> Settings:
+        from synapse.maintenance.cron import parse
+
+        for name in ("schedule_backup", "schedule_report", "schedule_prune"):
+            text = getattr(self, name)
+            if text.strip().lower() not in ("", "off"):
+                try:
+                    parse(text, self.timezone)
+                except ValueError as exc:
+                    raise ValueError(f"SYNAPSE_{name.upper()}: {exc}") from None
+        return self
+
+    @field_validator("backup_dir", "pg_bin_dir", "backup_database_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("timezone")
     @classmethod
@@ -152,6 +185,10 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def backups_dir(self) -> Path:
+        return (self.backup_dir or self.data_dir / "backups").expanduser().resolve()
 
     @property
     def max_upload_bytes(self) -> int:

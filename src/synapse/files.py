@@ -122,7 +122,8 @@ def get_file(session: Session, file_id: str) -> StoredFile:
 
 def absolute_path(settings: Settings, stored: StoredFile) -> Path:
     path = (settings.data_dir / stored.path).resolve()
-    if settings.data_dir not in path.parents or not path.is_file():
+    roots = (settings.data_dir, settings.backups_dir)  # backups may live in SYNAPSE_BACKUP_DIR
+    if not any(root in path.parents for root in roots) or not path.is_file():
         raise NotFound(f"file {stored.id} is no longer stored")
     return path
 

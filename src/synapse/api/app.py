@@ -13,6 +13,7 @@ from synapse.api import errors
 from synapse.api.limits import BodyLimitMiddleware
 from synapse.api.relay import EventRelay
 from synapse.api.routes import (
+    backups,
     files,
     health,
     ingestion,
@@ -20,7 +21,9 @@ from synapse.api.routes import (
     metrics,
     packages,
     projects,
+    reports,
     rules,
+    schedules,
     ws,
 )
 from synapse.api.security import require_principal
@@ -58,7 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every /api/v1 router needs a valid token (when tokens are configured); the routes then
     # limit members to their projects. Health, the WebSocket and the pages check for themselves.
     # /metrics too needs a token when tokens are configured (any role; see routes/metrics.py).
-    api_routers = (ingestion, jobs, projects, packages, rules, files, metrics)
+    api_routers = (
+        *(ingestion, jobs, projects, packages, rules, files, metrics),
+        *(schedules, backups, reports),  # maintenance: the schedule, backups, weekly reports
+    )
     for module in api_routers:
         app.include_router(module.router, dependencies=[Depends(require_principal)])
     for module in (health, ws, views):

@@ -5,14 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from celery import Celery
 from sqlalchemy import distinct, select
 from sqlalchemy.orm import Session
 
 from synapse.auth import Principal
+from synapse.config import Settings
 from synapse.db.models import Job
 from synapse.jobs import states, store
-from synapse.maintenance.schedule import Entry, entries
+from synapse.maintenance.beatlock import BeatStatus
+from synapse.maintenance.schedule import Entry
+from synapse.maintenance.service import schedule_state
+from synapse.maintenance.weekly import list_reports
 from synapse.projects import list_projects
 from synapse.web.present import GROUPS
 
@@ -57,14 +60,16 @@ class QueueView:
     types: list[str]
     projects: list[str]
     schedule: list[Entry] = field(default_factory=list)
+    beat: BeatStatus | None = None  # with the schedule: whether a beat leads
+    reports: list[dict[str, Any]] = field(default_factory=list)  # the latest weekly reports
 
 
 def queue_view(
     session: Session,
     principal: Principal,
-    celery: Celery,
     flt: QueueFilter,
     *,
+    settings: Settings,
     limit: int = 50,
 ) -> QueueView:
     groups = []
@@ -88,10 +93,15 @@ def queue_view(
     if principal.project_scope is not None:
         type_query = type_query.where(Job.project_key.in_(sorted(principal.project_scope)))
     projects, _ = list_projects(session, scope=principal.project_scope)
-    return QueueView(
+    view = QueueView(
         filters=flt,
         groups=groups,
         types=list(session.scalars(type_query)),
         projects=[p.key for p, _ in projects],
-        schedule=entries(celery) if principal.is_admin and flt.state in ("all", "queued") else [],
     )
+    if principal.is_admin and flt.state in ("all", "queued"):
+        # The schedule (next run, last run, missed, a failed last backup) and the reports.
+        state = schedule_state(settings, session)
+        view.schedule, view.beat = state.entries, state.beat
+        view.reports, _ = list_reports(session, limit=3, offset=0)
+    return view

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from synapse.api.deps import CeleryDep, SessionDep
+from synapse.api.deps import SessionDep, SettingsDep
 from synapse.api.security import COOKIE, principal_of, visible_job
 from synapse.auth import Principal, authenticate
 from synapse.files import files_of_job
@@ -111,11 +111,11 @@ QueueFilterDep = Annotated[QueueFilter, Depends(queue_filter)]
 def queue_page(
     request: Request,
     session: SessionDep,
-    celery: CeleryDep,
+    settings: SettingsDep,
     principal: PagePrincipal,
     flt: QueueFilterDep,
 ) -> Response:
-    view = queue_view(session, principal, celery, flt)
+    view = queue_view(session, principal, flt, settings=settings)
     return render(request, "queue.html", principal, view=view)
 
 
@@ -123,12 +123,12 @@ def queue_page(
 def queue_rows(
     request: Request,
     session: SessionDep,
-    celery: CeleryDep,
+    settings: SettingsDep,
     principal: PagePrincipal,
     flt: QueueFilterDep,
 ) -> Response:
     """The rows of the queue page alone: what its script swaps in on a change."""
-    view = queue_view(session, principal, celery, flt)
+    view = queue_view(session, principal, flt, settings=settings)
     return render(request, "_queue_rows.html", principal, view=view)
 
 

@@ -19,6 +19,21 @@
     refresh();
   });
   document.addEventListener("live-refresh", soon);
+  // "Run now" on a schedule entry (admins): POST /api/v1/schedules/{name}/run.
+  document.addEventListener("click", async (e) => {
+    const btn = e.target.closest("button[data-run-schedule]");
+    if (!btn) return;
+    btn.disabled = true;
+    const name = encodeURIComponent(btn.dataset.runSchedule);
+    const r = await fetch(`/api/v1/schedules/${name}/run`, { method: "POST", credentials: "same-origin" });
+    if (!r.ok) {
+      let detail = r.statusText;
+      try { detail = (await r.json()).detail; } catch (err) { /* not JSON */ }
+      alert(`Run now failed: ${detail}`);
+    }
+    btn.disabled = false;
+    soon();
+  });
 
   Live.connect("/ws/logs", {
     onEvent(ev) {
