@@ -213,3 +213,25 @@ def test_retry_backoff_max_at_most_half_visibility_timeout(tmp_path: Path) -> No
     with pytest.raises(ValidationError, match="RETRY_BACKOFF_MAX"):
         make(tmp_path, visibility_timeout=100, heartbeat_interval=1, retry_backoff_max=51)
     make(tmp_path, visibility_timeout=100, heartbeat_interval=1, retry_backoff_max=50)
+
+
+# -- .env.example -----------------------------------------------------------------------------
+
+
+def test_env_example_names_every_setting_with_its_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    names = {
+        line.split("=", 1)[0]
+        for line in example.read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    for name, field in Settings.model_fields.items():
+        aliases = getattr(field.validation_alias, "choices", None) or [f"SYNAPSE_{name.upper()}"]
+        assert names & {str(a) for a in aliases}, f"{name} is missing from .env.example"
+    # Read as an env file, the example gives the defaults (the data folder resolved alike).
+    monkeypatch.chdir(tmp_path)
+    from_example = Settings(_env_file=example)
+    defaults = Settings(_env_file=None)
+    assert from_example.model_dump() == defaults.model_dump()
