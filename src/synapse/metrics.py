@@ -32,13 +32,12 @@ from synapse.config import QUEUES, Settings
 from synapse.db.engine import get_engine, session_scope
 from synapse.db.models import Job
 from synapse.jobs import states
+from synapse.jobs.broker import PRIORITY_STEPS, queue_keys, unacked_key
 from synapse.jobs.redis_client import get_redis
 
 log = logging.getLogger(__name__)
 
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
-PRIORITY_STEPS = (0, 3, 6, 9)  # kombu's Redis transport keeps one list per step and queue
-PRIORITY_SEP = "\x06\x16"
 PING_TIMEOUT = 0.5
 
 
@@ -49,12 +48,6 @@ class RelayCounters(Protocol):
     connected: Any  # an asyncio.Event, set while subscribed
     relayed: int
     dropped: int
-
-
-def queue_keys(settings: Settings, queue: str) -> list[str]:
-    """The Redis lists of one queue, with the global key prefix kombu puts on them."""
-    base = f"{settings.redis_prefix}:{queue}"
-    return [base if step == 0 else f"{base}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]
 
 
 def _duration(dialect: str) -> ColumnElement[Any]:
@@ -143,7 +136,7 @@ class SynapseCollector(Collector):
         for queue in QUEUES:
             for key in queue_keys(self.settings, queue):
                 pipe.llen(key)
-        pipe.hlen(f"{self.settings.redis_prefix}:unacked")
+        pipe.hlen(unacked_key(self.settings))
         replies = pipe.execute()
         steps = len(PRIORITY_STEPS)
         for i, queue in enumerate(QUEUES):

@@ -243,3 +243,28 @@ def test_a_running_job_whose_worker_and_message_are_gone_is_sent_again(faulty: S
     done = faulty.wait_job(job_id, timeout=60)
     assert done["state"] == "SUCCESS" and done["attempts"] == 2
     assert any("sent again" in line for line in logs(faulty, job_id))
+
+
+def test_a_queued_job_whose_message_redis_lost_is_sent_again(faulty: System) -> None:
+    """A QUEUED row without a message anywhere in Redis (lost with Redis's data) runs after all."""
+    from datetime import timedelta
+
+    from synapse.db.engine import session_scope
+    from synapse.db.models import utcnow
+    from synapse.jobs import store
+
+    job_id = str(uuid.uuid4())
+    with session_scope(faulty.settings) as session:
+        job = store.add_job(
+            session,
+            job_id=job_id,
+            task_name="test.sleeper",
+            params={"seconds": 0.2},
+            queue="bulk",
+            project_key=None,
+        )
+        job.created_at = utcnow() - timedelta(minutes=10)
+    faulty.celery().send_task("synapse.sweep_abandoned_jobs", queue="default")
+    done = faulty.wait_job(job_id, timeout=60)
+    assert done["state"] == "SUCCESS" and done["attempts"] == 1
+    assert any("no longer in Redis; sent again" in line for line in logs(faulty, job_id))
