@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from synapse.config import Settings
 from synapse.db.engine import session_scope
 from synapse.db.models import Job, StoredFile
-from synapse.files import public, write_file
+from synapse.files import public, write_files
 from synapse.jobs import states
 from synapse.maintenance.common import Progress
 from synapse.maintenance.report import build_report
@@ -31,19 +31,14 @@ def run_report(
     with session_scope(settings) as session:
         report = build_report(settings, session, end=end, days=DAYS)
     stem = f"synapse-weekly-report-{report.end:%Y-%m-%d}"
-    files = []
-    progress.update_progress(1, 3, "Writing the PDF")
-    with write_file(
-        settings, kind="report", name=f"{stem}.pdf", job_id=job_id, project_key=None
-    ) as (pending, record):
-        pages = render_pdf(report, pending.path)
-    files.append(record)
-    progress.update_progress(2, 3, "Writing the workbook")
-    with write_file(
-        settings, kind="report", name=f"{stem}.xlsx", job_id=job_id, project_key=None
-    ) as (pending, record):
-        render_xlsx(report, pending.path)
-    files.append(record)
+    with write_files(settings, kind="report", job_id=job_id, project_key=None) as batch:
+        progress.update_progress(1, 3, "Writing the PDF")
+        pdf, pdf_record = batch.add(f"{stem}.pdf")
+        pages = render_pdf(report, pdf.path)
+        progress.update_progress(2, 3, "Writing the workbook")
+        xlsx, xlsx_record = batch.add(f"{stem}.xlsx")
+        render_xlsx(report, xlsx.path)
+    files = [pdf_record, xlsx_record]
     figures = dict(report.figures)
     summary = (
         f"Weekly report {report.start:%Y-%m-%d} to {report.end:%Y-%m-%d}: "

@@ -8,7 +8,6 @@ is complete, so a cancelled or failed package leaves no file listed.
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -19,7 +18,7 @@ from synapse.config import Settings
 from synapse.db.engine import session_scope
 from synapse.db.models import Job
 from synapse.errors import InvalidInput
-from synapse.files import write_file
+from synapse.files import write_files
 from synapse.jobs.service import submit_job
 from synapse.packages import excel
 from synapse.packages.data import Heading, Survey, snapshot
@@ -144,17 +143,11 @@ def run_package(settings: Settings, job: PackageJob, progress: Progress) -> dict
         excel_cost, pdf_cost = rows * ROW_COST, pages * PAGE_COST
         split = READ_SHARE + round((99 - READ_SHARE) * excel_cost / (excel_cost + pdf_cost))
         records: list[dict[str, Any]] = []
-        with ExitStack() as files:
+        with write_files(
+            settings, kind="package", job_id=job.job_id, project_key=job.project_key
+        ) as files:
             for fmt in formats:
-                pending, record = files.enter_context(
-                    write_file(
-                        settings,
-                        kind="package",
-                        name=_file_name(heading, f".{fmt}"),
-                        job_id=job.job_id,
-                        project_key=job.project_key,
-                    )
-                )
+                pending, record = files.add(_file_name(heading, f".{fmt}"))
                 records.append(record)
                 if fmt == "xlsx":
                     excel.write_workbook(
