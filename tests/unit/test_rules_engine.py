@@ -9,7 +9,8 @@ import pytest
 
 from synapse.errors import InvalidInput
 from synapse.rules.engine import AssetRow, BatchEngine, Template, compile_rules
-from synapse.rules.schemas import RuleCreate, RuleUpdate, parse
+from synapse.rules.schemas import RuleCreate, RuleUpdate
+from synapse.validation import parse
 
 
 def rule(rule_id: int, condition: str, action: dict[str, Any], applies_to: Any = ()) -> Any:

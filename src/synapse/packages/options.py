@@ -12,13 +12,12 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from synapse.errors import InvalidInput
+from synapse.validation import parse, plain_text
 
 PackageType = Literal["instrument_index", "datasheets", "full"]
 Format = Literal["xlsx", "pdf"]
@@ -40,17 +39,6 @@ MAX_TYPE = 100
 MAX_TYPES = 500
 
 
-def _plain_text(value: str, what: str, limit: int) -> str:
-    value = " ".join(value.split())
-    if not value:
-        raise ValueError(f"{what} must not be empty")
-    if len(value) > limit:
-        raise ValueError(f"{what} must be at most {limit} characters")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in value):
-        raise ValueError(f"{what} must not contain control characters")
-    return value
-
-
 class PackageOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -68,17 +56,17 @@ class PackageOptions(BaseModel):
     @field_validator("asset_types")
     @classmethod
     def _types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(_plain_text(v, "an asset type", MAX_TYPE) for v in value))
+        return tuple(dict.fromkeys(plain_text(v, "an asset type", MAX_TYPE) for v in value))
 
     @field_validator("title")
     @classmethod
     def _title(cls, value: str | None) -> str | None:
-        return None if value is None else _plain_text(value, "title", MAX_TITLE)
+        return None if value is None else plain_text(value, "title", MAX_TITLE)
 
     @field_validator("revision")
     @classmethod
     def _revision(cls, value: str) -> str:
-        return _plain_text(value, "revision", MAX_REVISION)
+        return plain_text(value, "revision", MAX_REVISION)
 
 
 class PackageRequest(BaseModel):
@@ -91,28 +79,8 @@ class PackageRequest(BaseModel):
     priority: Literal["urgent", "default", "bulk"] = "bulk"
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "body"
-
-
-def describe(exc: ValidationError) -> str:
-    """One line naming every problem: `options.formats.0: Input should be 'xlsx' or 'pdf'`."""
-    problems = []
-    for err in exc.errors(include_url=False):
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown field"
-        problems.append(f"{_where(tuple(err['loc']))}: {message}")
-    return "invalid package request: " + "; ".join(problems)
-
-
 def parse_request(body: Any) -> PackageRequest:
-    if not isinstance(body, dict):
-        raise InvalidInput('the body must be a JSON object like {"package_type": "full"}')
-    try:
-        return PackageRequest.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput(describe(exc)) from None
+    return parse(PackageRequest, body, "package request", example='{"package_type": "full"}')
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from synapse.rules.schemas import (
     RuleList,
     RulePublic,
     RuleUpdate,
-    parse,
 )
+from synapse.validation import parse
 
 
 def public(rule: Rule, project_key: str) -> RulePublic:

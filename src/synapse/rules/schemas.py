@@ -6,9 +6,8 @@ condition itself is compiled by the service, which names the position of a synta
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -18,11 +17,10 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
-    ValidationError,
     field_validator,
 )
 
-from synapse.errors import InvalidInput
+from synapse.validation import plain_text
 
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")  # most severe first
 Severity = Literal["info", "warning", "error"]
@@ -31,18 +29,6 @@ MAX_NAME = 200
 MAX_TYPE = 100
 MAX_PROPERTY = 100
 MAX_TEXT = 1000
-
-
-def plain_text(value: str, what: str, limit: int) -> str:
-    """Trimmed, inner whitespace folded; no control characters."""
-    value = " ".join(value.split())
-    if not value:
-        raise ValueError(f"{what} must not be empty")
-    if len(value) > limit:
-        raise ValueError(f"{what} must be at most {limit} characters")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in value):
-        raise ValueError(f"{what} must not contain control characters")
-    return value
 
 
 class FlagAction(BaseModel):
@@ -161,27 +147,3 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     priority: Literal["urgent", "default", "bulk"] = "bulk"
-
-
-def _describe(what: str, exc: ValidationError) -> str:
-    problems = []
-    for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        message = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown field"
-        problems.append(f"{where}: {message}")
-    return f"invalid {what}: " + "; ".join(problems)
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def parse(model: type[M], body: Any, what: str) -> M:
-    """`body` as `model`, or InvalidInput naming every problem."""
-    if not isinstance(body, dict):
-        raise InvalidInput(f"the body must be a JSON object ({what})")
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput(_describe(what, exc)) from None

@@ -22,7 +22,8 @@ from synapse.jobs.service import submit_job
 from synapse.projects import get_project
 from synapse.rules import store
 from synapse.rules.engine import BatchEngine, compile_rules
-from synapse.rules.schemas import SEVERITIES, RunRequest, parse
+from synapse.rules.schemas import SEVERITIES, RunRequest
+from synapse.validation import parse
 
 TASK = "run_rules"
 TICK_SECONDS = 0.2  # progress (and so the cancel check) at most this often
