@@ -218,8 +218,8 @@ def test_cancel_and_retry_answer_409_where_they_do_not_apply(faulty: System) -> 
         assert client.post(f"/api/v1/jobs/{uuid.uuid4()}/retry").status_code == 404
 
 
-def test_a_running_job_whose_worker_and_message_are_gone_is_sent_again(faulty: System) -> None:
-    """The sweep (a beat task) finds a RUNNING job with a long-dead heartbeat and no message."""
+def orphan(system: System, *, state: str, queue: str, minutes_ago: float) -> str:
+    """A job row of `test.sleeper` with no message anywhere, as if Redis had lost it."""
     from datetime import timedelta
 
     from synapse.db.engine import session_scope
@@ -227,18 +227,26 @@ def test_a_running_job_whose_worker_and_message_are_gone_is_sent_again(faulty: S
     from synapse.jobs import store
 
     job_id = str(uuid.uuid4())
-    with session_scope(faulty.settings) as session:
+    then = utcnow() - timedelta(minutes=minutes_ago)
+    with session_scope(system.settings) as session:
         job = store.add_job(
             session,
             job_id=job_id,
             task_name="test.sleeper",
             params={"seconds": 0.2},
-            queue="default",
+            queue=queue,
             project_key=None,
-            state="RUNNING",
+            state=state,
         )
-        job.attempts = 1
-        job.heartbeat_at = utcnow() - timedelta(minutes=10)
+        job.created_at = then
+        if state == "RUNNING":
+            job.attempts, job.heartbeat_at = 1, then
+    return job_id
+
+
+def test_a_running_job_whose_worker_and_message_are_gone_is_sent_again(faulty: System) -> None:
+    """The sweep (a beat task) finds a RUNNING job with a long-dead heartbeat and no message."""
+    job_id = orphan(faulty, state="RUNNING", queue="default", minutes_ago=10)
     faulty.celery().send_task("synapse.sweep_abandoned_jobs", queue="default")
     done = faulty.wait_job(job_id, timeout=60)
     assert done["state"] == "SUCCESS" and done["attempts"] == 2
@@ -247,23 +255,7 @@ def test_a_running_job_whose_worker_and_message_are_gone_is_sent_again(faulty: S
 
 def test_a_queued_job_whose_message_redis_lost_is_sent_again(faulty: System) -> None:
     """A QUEUED row without a message anywhere in Redis (lost with Redis's data) runs after all."""
-    from datetime import timedelta
-
-    from synapse.db.engine import session_scope
-    from synapse.db.models import utcnow
-    from synapse.jobs import store
-
-    job_id = str(uuid.uuid4())
-    with session_scope(faulty.settings) as session:
-        job = store.add_job(
-            session,
-            job_id=job_id,
-            task_name="test.sleeper",
-            params={"seconds": 0.2},
-            queue="bulk",
-            project_key=None,
-        )
-        job.created_at = utcnow() - timedelta(minutes=10)
+    job_id = orphan(faulty, state="QUEUED", queue="bulk", minutes_ago=10)
     faulty.celery().send_task("synapse.sweep_abandoned_jobs", queue="default")
     done = faulty.wait_job(job_id, timeout=60)
     assert done["state"] == "SUCCESS" and done["attempts"] == 1
