@@ -166,6 +166,14 @@ def test_page_says_when_live_updates_drop_and_catches_up(ui: UpInstance, page: P
 
 
 def test_queue_screenshot_with_every_kind_of_job(ui: UpInstance, page: Page) -> None:
+    # One job of each kind of its own, so the test does not lean on the others' jobs.
+    done = submit(ui, "test.sleeper", project="proj-ui", seconds=0.1)
+    failed = submit(ui, "test.bad_input", project="proj-ui")
+    stopped = submit(ui, "test.sleeper", project="proj-ui", seconds=30, step=0.1)
+    wait_for(lambda: job(ui, stopped)["state"] == "RUNNING", timeout=60)
+    httpx.post(f"{ui.base_url}/api/v1/jobs/{stopped}/cancel")
+    for job_id, state in ((done, "SUCCESS"), (failed, "FAILURE"), (stopped, "CANCELLED")):
+        wait_for(lambda j=job_id, s=state: job(ui, j)["state"] == s, timeout=60)
     running = submit(ui, "test.sleeper", project="proj-ui", seconds=40, step=0.1)
     wait_for(lambda: job(ui, running)["percent"] >= 35, timeout=60)
     page.goto(f"{ui.base_url}/")
