@@ -93,7 +93,8 @@ def get_job(settings: Settings, job_id: str) -> Job:
 
 
 def cancel_job(*, settings: Settings, job_id: str, by: str | None = None) -> Job:
-    """A queued job never starts; a running one stops at its next checkpoint."""
+    """A queued job (or one waiting to retry) never starts; a running one stops at its next
+    checkpoint."""
     with session_scope(settings) as session:
         job = store.get_job(session, job_id)
         if job is None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from synapse.config import Settings
@@ -180,9 +180,9 @@ def set_retrying(
     settings: Settings, *, job_id: str, attempt: int, error: str, delay: float
 ) -> None:
     with session_scope(settings) as session:
-        session.execute(
+        done = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.attempts == attempt)
+            .where(Job.id == job_id, Job.attempts == attempt, Job.state == states.RUNNING)
             .values(
                 state=states.RETRYING,
                 next_retry_at=utcnow() + timedelta(seconds=delay),
@@ -192,6 +192,8 @@ def set_retrying(
                 message=f"Retrying in {delay:.1f}s after: {error}",
             )
         )
+        if not done.rowcount:  # type: ignore[attr-defined]
+            return  # cancelled (or taken over) meanwhile
         add_log_line(
             session,
             job_id=job_id,
@@ -274,11 +276,16 @@ def finish(
 
 
 def cancel_queued(session: Session, job_id: str) -> bool:
-    """Cancel a job that has not started; False when it started (or ended) meanwhile."""
+    """Cancel a job that is not running: QUEUED, or RETRYING (waiting for its next attempt).
+    False when it started (or ended) meanwhile. Its message, when it comes, finds it finished."""
+    message = case(
+        (Job.state == states.QUEUED, "Cancelled before it started"),
+        else_="Cancelled while waiting to retry",
+    )
     done = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.state == states.QUEUED)
-        .values(state=states.CANCELLED, message="Cancelled before it started", finished_at=utcnow())
+        .where(Job.id == job_id, Job.state.in_((states.QUEUED, states.RETRYING)))
+        .values(state=states.CANCELLED, message=message, finished_at=utcnow(), next_retry_at=None)
     )
     return bool(done.rowcount)  # type: ignore[attr-defined]
 
