@@ -230,11 +230,16 @@ def test_job_list_filters_and_logs(system: System):
         ).json()
         completed = client.get("/api/v1/jobs", params={"project_id": key, "state": "completed"})
         logs = client.get(f"/api/v1/jobs/{ok['id']}/logs").json()
+        first = logs["items"][0]["id"]
+        rest = client.get(f"/api/v1/jobs/{ok['id']}/logs", params={"after_id": first, "limit": 1})
         bad_state = client.get("/api/v1/jobs", params={"state": "sleepy"})
     assert listed["total"] == 2 and {j["id"] for j in listed["items"]} == {ok["id"], bad["id"]}
     assert [j["id"] for j in failed["items"]] == [bad["id"]]
     assert [j["id"] for j in completed.json()["items"]] == [ok["id"]]
-    assert logs["total"] >= 1 and "delimiter" in logs["items"][0]["message"]
+    assert logs["total"] == len(logs["items"]) >= 1 and "delimiter" in logs["items"][0]["message"]
+    # A page of the lines after one: the total still counts every line of the job.
+    assert rest.json()["total"] == logs["total"]
+    assert rest.json()["items"] == logs["items"][1:2]
     assert bad_state.status_code == 422 and "state" in bad_state.json()["detail"]
 
 

@@ -319,8 +319,8 @@ def _filtered(query: Any, flt: JobFilter) -> Any:
         query = query.where(Job.type == flt.type)
     if flt.project_key:
         query = query.where(Job.project_key == flt.project_key)
-    if flt.since is not None:
-        query = query.where(Job.created_at >= utcnow() - flt.since)
+    if flt.since is not None:  # finished in the window, or (not finished yet) created in it
+        query = query.where(func.coalesce(Job.finished_at, Job.created_at) >= utcnow() - flt.since)
     if flt.projects is not None:
         query = query.where(Job.project_key.in_(sorted(flt.projects)))
     return query
@@ -338,14 +338,16 @@ def list_jobs(
 
 def list_logs(
     session: Session, job_id: str, *, after_id: int = 0, limit: int = 1000
-) -> Sequence[JobLog]:
+) -> tuple[Sequence[JobLog], int]:
+    """Up to `limit` lines after `after_id`, oldest first, and how many lines the job has."""
     query = (
         select(JobLog)
         .where(JobLog.job_id == job_id, JobLog.id > after_id)
         .order_by(JobLog.id)
         .limit(limit)
     )
-    return session.scalars(query).all()
+    count = select(func.count()).select_from(JobLog).where(JobLog.job_id == job_id)
+    return session.scalars(query).all(), session.scalar(count) or 0
 
 
 def list_row_errors(

@@ -135,9 +135,11 @@ def queue_rows(
 def _job_context(session: SessionDep, job_id: str, principal: Principal) -> dict[str, Any]:
     job = visible_job(session, job_id, principal)
     errors, error_total = store.list_row_errors(session, job_id, limit=100)
+    logs, log_total = store.list_logs(session, job_id, limit=2000)
     return {
         "job": job,
-        "logs": store.list_logs(session, job_id, limit=2000),
+        "logs": logs,
+        "log_total": log_total,
         "row_errors": errors,
         "row_error_total": error_total,
         "files": files_of_job(session, job_id),

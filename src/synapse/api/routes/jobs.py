@@ -18,7 +18,10 @@ from synapse.jobs import service, states, store
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
-SinceQ = Annotated[Literal["1h", "24h", "7d", "all"], Query()]
+SinceQ = Annotated[
+    Literal["1h", "24h", "7d", "all"],
+    Query(description="jobs that finished in this window (unfinished ones: created in it)"),
+]
 
 
 @router.get("", response_model=JobList)
@@ -89,8 +92,10 @@ def job_logs(
     limit: LimitQ = 1000,
 ) -> LogList:
     visible_job(session, job_id, principal)
-    lines = store.list_logs(session, job_id, after_id=after_id, limit=limit)
-    return LogList(items=[LogLine.of(x) for x in lines], total=len(lines))
+    """Log lines oldest first: up to `limit` after the line `after_id` (0: from the start);
+    `total` counts every line of the job, so a client pages with the last id it has."""
+    lines, total = store.list_logs(session, job_id, after_id=after_id, limit=limit)
+    return LogList(items=[LogLine.of(x) for x in lines], total=total)
 
 
 def _safe_cell(value: object) -> str:

@@ -1,9 +1,10 @@
-"""Cancelling a job that is not running, on a real SQLite file: it never starts afterwards."""
+"""The job store on a real SQLite file: cancelling jobs that are not running, time windows."""
 
 from __future__ import annotations
 
 import os
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from synapse.config import Settings
 from synapse.db.engine import session_scope
 from synapse.db.migrate import upgrade
+from synapse.db.models import utcnow
 from synapse.jobs import states, store
 
 
@@ -70,3 +72,27 @@ def test_a_late_retry_of_a_cancelled_attempt_does_not_revive_it(settings: Settin
     assert state(settings, job_id)[0] == states.CANCELLED
     with session_scope(settings) as session:
         assert not store.cancel_queued(session, job_id)  # already finished
+
+
+def test_the_time_window_counts_finished_jobs_by_when_they_finished(settings: Settings) -> None:
+    now = utcnow()
+    made = {}
+    for name, created_ago, finished_ago in (
+        ("long job, just finished", timedelta(days=2), timedelta(minutes=10)),
+        ("finished 90 min ago", timedelta(hours=2), timedelta(minutes=90)),
+        ("queued 2 days ago", timedelta(days=2), None),
+        ("queued just now", timedelta(0), None),
+    ):
+        made[name] = job_id = new_job(settings)
+        with session_scope(settings) as session:
+            job = store.get_job(session, job_id)
+            assert job is not None
+            job.created_at = now - created_ago
+            if finished_ago is not None:
+                job.state, job.finished_at = states.SUCCESS, now - finished_ago
+    with session_scope(settings) as session:
+        rows, total = store.list_jobs(
+            session, store.JobFilter(since=timedelta(hours=1)), limit=10, offset=0
+        )
+    found = {name for name, job_id in made.items() if job_id in {r.id for r in rows}}
+    assert found == {"long job, just finished", "queued just now"} and total == 2
