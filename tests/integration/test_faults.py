@@ -74,10 +74,14 @@ def worker_pid(job: dict[str, Any]) -> int:
 def test_sigkill_of_the_pool_process_mid_import(faulty: System, big_csv: bytes) -> None:
     key = f"kill-child-{uuid.uuid4().hex[:6]}"
     job_id = faulty.upload(big_csv, project=key).json()["job_id"]
+    events = EventCollector(f"{faulty.ws_url}?job_id={job_id}")
     job = running_past(faulty, job_id, 10)
     os.kill(worker_pid(job), signal.SIGKILL)
 
     done = faulty.wait_job(job_id, timeout=120)
+    live = [e for e in events.wait_final(job_id) if e["action_type"] == "LOG"]
+    events.close()
+    assert any("Worker lost" in e["message"] for e in live)  # shown live, not only kept
     assert done["state"] == "SUCCESS", done
     assert done["attempts"] == 2
     assert done["result"]["created_count"] == BIG
@@ -256,7 +260,11 @@ def test_a_running_job_whose_worker_and_message_are_gone_is_sent_again(faulty: S
 def test_a_queued_job_whose_message_redis_lost_is_sent_again(faulty: System) -> None:
     """A QUEUED row without a message anywhere in Redis (lost with Redis's data) runs after all."""
     job_id = orphan(faulty, state="QUEUED", queue="bulk", minutes_ago=10)
+    events = EventCollector(f"{faulty.ws_url}?job_id={job_id}")
     faulty.celery().send_task("synapse.sweep_abandoned_jobs", queue="default")
     done = faulty.wait_job(job_id, timeout=60)
+    live = [e for e in events.wait_final(job_id) if e["action_type"] == "LOG"]
+    events.close()
+    assert any("sent again" in e["message"] for e in live)
     assert done["state"] == "SUCCESS" and done["attempts"] == 1
     assert any("no longer in Redis; sent again" in line for line in logs(faulty, job_id))

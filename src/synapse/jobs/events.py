@@ -85,3 +85,8 @@ def publish(settings: Settings, event: dict[str, Any]) -> bool:
         log.warning("could not publish event for %s: %s", event["context"].get("task_id"), exc)
         return False
     return True
+
+
+def publish_log(settings: Settings, job: Any, level: str, message: str) -> bool:
+    """A log line written outside a running attempt (a lost worker, the sweep), shown live."""
+    return publish(settings, for_job(job, action_type=LOG, message=message, level=level))

@@ -9,7 +9,7 @@ from billiard.exceptions import WorkerLostError
 from celery.worker.request import Request
 
 from synapse.config import get_settings
-from synapse.jobs import store
+from synapse.jobs import events, store
 
 log = logging.getLogger("synapse.jobs")
 
@@ -31,10 +31,14 @@ class JobRequest(Request):  # type: ignore[misc]
             and not (self._already_cancelled or self._already_revoked)
         )
         if lost:
+            settings, why = get_settings(), str(exc) or type(exc).__name__
             try:
-                store.mark_lost(get_settings(), job_id=self.id, why=str(exc) or type(exc).__name__)
+                job = store.mark_lost(settings, job_id=self.id, why=why)
             except Exception as db_exc:  # the heartbeat will go stale instead
                 log.warning("could not mark job %s lost: %s", self.id, db_exc)
+            else:
+                if job is not None:
+                    events.publish_log(settings, job, "ERROR", f"Worker lost: {why}")
         return super().on_failure(
             exc_info, send_failed_event=send_failed_event, return_ok=return_ok
         )

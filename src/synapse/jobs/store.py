@@ -164,16 +164,19 @@ def heartbeat(settings: Settings, *, job_id: str, attempt: int) -> None:
         )
 
 
-def mark_lost(settings: Settings, *, job_id: str, why: str) -> None:
-    """Its worker process died: clear the heartbeat so the redelivery may claim it at once."""
+def mark_lost(settings: Settings, *, job_id: str, why: str) -> Job | None:
+    """Its worker process died: clear the heartbeat so the redelivery may claim it at once.
+    The job as it now stands, or None when it was not running."""
     with session_scope(settings) as session:
         done = session.execute(
             update(Job)
             .where(Job.id == job_id, Job.state == states.RUNNING)
             .values(heartbeat_at=None, message=f"Worker lost: {why}")
         )
-        if done.rowcount:  # type: ignore[attr-defined]
-            add_log_line(session, job_id=job_id, level="ERROR", message=f"Worker lost: {why}")
+        if not done.rowcount:  # type: ignore[attr-defined]
+            return None
+        add_log_line(session, job_id=job_id, level="ERROR", message=f"Worker lost: {why}")
+        return session.get(Job, job_id)
 
 
 def set_retrying(

@@ -9,7 +9,7 @@ from celery import current_app, shared_task
 
 from synapse.config import Settings, get_settings
 from synapse.db.models import Job
-from synapse.jobs import store
+from synapse.jobs import events, store
 from synapse.jobs.lost import lost_queued
 from synapse.jobs.service import task_call
 
@@ -48,3 +48,4 @@ def _send_again(settings: Settings, job: Job, why: str) -> None:
     args, kwargs = task_call(job.params)
     current_app.send_task(job.type, args=args, kwargs=kwargs, task_id=job.id, queue=job.queue)
     store.add_log(settings, job_id=job.id, level="WARNING", message=f"{why}; sent again")
+    events.publish_log(settings, job, "WARNING", f"{why}; sent again")

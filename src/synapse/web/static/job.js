@@ -38,7 +38,11 @@
       const box = holder.querySelector(".job");
       if (ev.action_type === "PROGRESS" && box) Live.applyProgress(box, ctx, ev.message);
       else if (ev.action_type === "LOG") addLog(ev.timestamp, ev.level, Live.text(ev.message));
-      else if (box && ctx.state && ctx.state !== box.dataset.state) refreshBody();
+      else if (ev.action_type === "STATE") {
+        // A state change writes its own log lines (started, retrying, error, cancelled).
+        refreshLogs();
+        if (box && ctx.state && ctx.state !== box.dataset.state) refreshBody();
+      }
     },
     onReconnect: catchUp,
     poll: catchUp,
