@@ -154,6 +154,15 @@ def test_bad_uploads_get_a_clear_4xx(system: System):
     response = system.upload(big, project=key)
     assert response.status_code == 413
     assert "MB" in response.json()["detail"]
+    # The same without a Content-Length (chunked, as a streaming client sends it): 413 too.
+    body, content_type = httpx_multipart(big, key)
+    with system.client() as client:
+        chunked = client.post(
+            "/api/v1/ingestion/upload-csv",
+            content=(body[i : i + 65536] for i in range(0, len(body), 65536)),
+            headers={"Content-Type": content_type},
+        )
+    assert chunked.status_code == 413 and "MB" in chunked.json()["detail"], chunked.text
 
     for form, words in [
         ({"priority": "asap"}, "priority"),
@@ -270,3 +279,14 @@ def test_awkward_characters_round_trip(system: System):
         "json": '{"a": 1}',
     }
     assert items["P\\2"] == {"path": "\\\\server\\share", "note": "line\nbreak", "json": "\\N"}
+
+
+def httpx_multipart(content: bytes, project: str) -> tuple[bytes, str]:
+    """A multipart upload body and its Content-Type, built the way httpx builds it."""
+    request = httpx.Request(
+        "POST",
+        "http://x/",
+        files={"file": ("big.csv", content, "text/csv")},
+        data={"project_id": project},
+    )
+    return request.read(), request.headers["Content-Type"]

@@ -42,21 +42,33 @@ class BodyLimitMiddleware:
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await self._refuse(send)
             return
-        received = 0
+        received, too_large, refused = 0, False, False
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    too_large = True
                     raise BodyTooLarge()
             return message
 
+        async def guarded(message: Message) -> None:
+            # A body without Content-Length (chunked) goes over the limit while the app reads
+            # it; the framework may turn our exception into its own 400. Answer 413 instead.
+            nonlocal refused
+            if not too_large:
+                await send(message)
+            elif not refused and message["type"] == "http.response.start":
+                refused = True
+                await self._refuse(send)
+
         try:
-            await self.app(scope, limited, send)
+            await self.app(scope, limited, guarded)
         except BodyTooLarge:
-            await self._refuse(send)
+            if not refused:
+                await self._refuse(send)
 
 
 class BodyTooLarge(Exception):
