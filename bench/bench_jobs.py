@@ -103,7 +103,7 @@ def check_all_succeeded(system: System, ids: list[str]) -> None:
 
 
 STEPS = (
-    ("claim", "claim: SELECT + compare-and-set UPDATE + re-read, 1 transaction"),
+    ("claim", "claim: compare-and-set UPDATE ... RETURNING, 1 transaction"),
     ("started", "start event: PUBLISH"),
     ("hb_start", "heartbeat thread: start"),
     ("checkpoint", "cancel checkpoint: EXISTS"),
@@ -136,12 +136,12 @@ def step_costs(system: System, count: int) -> dict[str, float]:
         )  # fmt: skip
         t1 = clock()
         run = JobRun(
-            system.settings, job_id=job_id, job_type=claim.job.type, project_key=None,
-            attempt=claim.job.attempts,
+            system.settings, job_id=job_id, job_type=claim.type, project_key=None,
+            attempt=claim.attempts,
         )  # fmt: skip
         run.started(claim.reason)
         t2 = clock()
-        beat = Heartbeat(system.settings, job_id=job_id, attempt=claim.job.attempts)
+        beat = Heartbeat(system.settings, job_id=job_id, attempt=claim.attempts)
         beat.__enter__()
         t3 = clock()
         run.checkpoint()
