@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from synapse.config import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A pooled server connection is pinged before use only when it sat idle longer than this: one
+# used a moment ago is alive (and if the server went away meanwhile, the error is a transient
+# fault that the caller retries, and the pool replaces every connection at once).
+PING_AFTER_IDLE_S = 5.0
 
 _lock = threading.Lock()
 _engines: dict[tuple[int, str], Engine] = {}
@@ -44,7 +49,34 @@ def build_engine(url: str) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(url, pool_size=5, max_overflow=10)
+    _ping_after_idle(engine)
+    return engine
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Pre-ping, but only connections that sat idle in the pool for `PING_AFTER_IDLE_S`.
+
+    `pool_pre_ping` costs a round trip at every checkout, two per job. A dead connection that
+    fails its ping is replaced by the pool (`DisconnectionError`), as with `pool_pre_ping`.
+    """
+    dialect = engine.dialect
+
+    def checkin(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    def checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as error:
+            raise exc.DisconnectionError(f"stale pooled connection: {error}") from error
+
+    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkout", checkout)
 
 
 def get_engine(settings: Settings) -> Engine:
