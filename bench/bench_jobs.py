@@ -104,10 +104,10 @@ def check_all_succeeded(system: System, ids: list[str]) -> None:
 
 STEPS = (
     ("claim", "claim: compare-and-set UPDATE ... RETURNING, 1 transaction"),
-    ("started", "start event: PUBLISH"),
-    ("hb_start", "heartbeat thread: start"),
-    ("checkpoint", "cancel checkpoint: EXISTS"),
-    ("hb_stop", "heartbeat thread: stop + join"),
+    ("started", "start event + cancel flag: PUBLISH + EXISTS, 1 pipeline"),
+    ("hb_start", "heartbeat: register with the process's thread"),
+    ("checkpoint", "first cancel checkpoint (flag read with the start event)"),
+    ("hb_stop", "heartbeat: unregister"),
     ("succeeded", "end state: UPDATE (1 transaction) + PUBLISH"),
 )
 
@@ -144,7 +144,7 @@ def step_costs(system: System, count: int) -> dict[str, float]:
         beat = Heartbeat(system.settings, job_id=job_id, attempt=claim.attempts)
         beat.__enter__()
         t3 = clock()
-        run.checkpoint()
+        run.checkpoint_at_start()
         t4 = clock()
         beat.__exit__(None, None, None)
         t5 = clock()

@@ -89,7 +89,7 @@ class JobTask(Task):  # type: ignore[misc]
         run.started(claim.reason)
         with Heartbeat(settings, job_id=job_id, attempt=claim.attempts):
             try:
-                run.checkpoint()
+                run.checkpoint_at_start()
                 result = self.run(*args, **kwargs)
             except JobCancelled:
                 run.cancelled()
