@@ -14,7 +14,7 @@ from sqlalchemy import Table, Update, and_, bindparam, delete, func, insert, or_
 from sqlalchemy.orm import Session
 
 from synapse.config import Settings
-from synapse.db.engine import get_engine, session_scope
+from synapse.db.engine import session_scope, statement_scope
 from synapse.db.models import Job, JobLog, JobRowError, utcnow
 from synapse.jobs import states
 
@@ -87,7 +87,8 @@ class Claim:
 
 
 # The hot path of a job's life as prebuilt Core statements: parameters are bound at each call;
-# the statement, its cache key and its compiled form are made once per process.
+# the statement, its cache key and its compiled form are made once per process. Each is one
+# statement, run as a transaction of its own (`statement_scope`).
 _jobs = cast(Table, Job.__table__)
 _c = _jobs.c
 _now = bindparam("b_now", type_=_c.heartbeat_at.type)
@@ -169,7 +170,7 @@ def claim_attempt(
     (duplicate, lost worker, finished, cancelled, no row yet) reads the row first.
     """
     now = utcnow()
-    with get_engine(settings).begin() as conn:
+    with statement_scope(settings) as conn:
         row = conn.execute(
             _CLAIM_WAITING, {"b_id": job_id, "b_now": now, "b_worker": worker}
         ).one_or_none()
@@ -246,7 +247,7 @@ def _claim_read_first(
 
 
 def heartbeat(settings: Settings, *, job_id: str, attempt: int) -> None:
-    with get_engine(settings).begin() as conn:
+    with statement_scope(settings) as conn:
         conn.execute(_HEARTBEAT, {"b_id": job_id, "b_attempt": attempt, "b_now": utcnow()})
 
 
@@ -311,7 +312,7 @@ def save_progress(
     total: int,
     message: str,
 ) -> None:
-    with get_engine(settings).begin() as conn:
+    with statement_scope(settings) as conn:
         conn.execute(
             _SAVE_PROGRESS,
             {
@@ -352,7 +353,7 @@ def finish(
         params["b_percent"], params["b_current"], params["b_total"] = progress
     if attempt is not None:
         params["b_attempt"] = attempt
-    with get_engine(settings).begin() as conn:
+    with statement_scope(settings) as conn:
         done = conn.execute(_FINISH[attempt is not None, progress is not None], params)
         return bool(done.rowcount)
 
