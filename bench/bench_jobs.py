@@ -103,11 +103,11 @@ def check_all_succeeded(system: System, ids: list[str]) -> None:
 
 
 STEPS = (
-    ("claim", "claim: SELECT + compare-and-set UPDATE + re-read, 1 transaction"),
-    ("started", "start event: PUBLISH"),
-    ("hb_start", "heartbeat thread: start"),
-    ("checkpoint", "cancel checkpoint: EXISTS"),
-    ("hb_stop", "heartbeat thread: stop + join"),
+    ("claim", "claim: compare-and-set UPDATE ... RETURNING, 1 transaction"),
+    ("started", "start event + cancel flag: PUBLISH + EXISTS, 1 pipeline"),
+    ("hb_start", "heartbeat: register with the process's thread"),
+    ("checkpoint", "first cancel checkpoint (flag read with the start event)"),
+    ("hb_stop", "heartbeat: unregister"),
     ("succeeded", "end state: UPDATE (1 transaction) + PUBLISH"),
 )
 
@@ -136,15 +136,15 @@ def step_costs(system: System, count: int) -> dict[str, float]:
         )  # fmt: skip
         t1 = clock()
         run = JobRun(
-            system.settings, job_id=job_id, job_type=claim.job.type, project_key=None,
-            attempt=claim.job.attempts,
+            system.settings, job_id=job_id, job_type=claim.type, project_key=None,
+            attempt=claim.attempts,
         )  # fmt: skip
         run.started(claim.reason)
         t2 = clock()
-        beat = Heartbeat(system.settings, job_id=job_id, attempt=claim.job.attempts)
+        beat = Heartbeat(system.settings, job_id=job_id, attempt=claim.attempts)
         beat.__enter__()
         t3 = clock()
-        run.checkpoint()
+        run.checkpoint_at_start()
         t4 = clock()
         beat.__exit__(None, None, None)
         t5 = clock()

@@ -77,10 +77,14 @@ def for_job(
     )
 
 
+def encode(event: dict[str, Any]) -> str:
+    return json.dumps(event, default=str)
+
+
 def publish(settings: Settings, event: dict[str, Any]) -> bool:
     """Publish one event; a lost event never fails the job (the database keeps the truth)."""
     try:
-        get_redis(settings).publish(settings.events_channel, json.dumps(event, default=str))
+        get_redis(settings).publish(settings.events_channel, encode(event))
     except Exception as exc:  # redis down: the job goes on, the page catches up from the DB
         log.warning("could not publish event for %s: %s", event["context"].get("task_id"), exc)
         return False

@@ -1,8 +1,13 @@
-"""Liveness of a running job: a thread that writes the job's heartbeat while it runs."""
+"""Liveness of a running job: its heartbeat is written while it runs.
+
+One thread per process (a prefork pool process runs one job at a time) beats for every job the
+process is running, instead of a thread started and joined for each job.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from types import TracebackType
 
@@ -10,6 +15,54 @@ from synapse.config import Settings
 from synapse.jobs import store
 
 log = logging.getLogger("synapse.jobs")
+
+
+class _Beater(threading.Thread):
+    """Writes the heartbeat of each registered attempt every `interval` seconds."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__(name="synapse-job-heartbeat", daemon=True)
+        self.interval = interval
+        self.lock = threading.Lock()
+        # job id -> (the attempt this process runs, its settings)
+        self.attempts: dict[str, tuple[int, Settings]] = {}
+
+    def add(self, settings: Settings, job_id: str, attempt: int) -> None:
+        with self.lock:
+            self.attempts[job_id] = (attempt, settings)
+
+    def remove(self, job_id: str, attempt: int) -> None:
+        with self.lock:
+            if job_id in self.attempts and self.attempts[job_id][0] == attempt:
+                del self.attempts[job_id]
+
+    def run(self) -> None:
+        stop = threading.Event()  # never set: the thread lives as long as its process
+        while not stop.wait(self.interval):
+            with self.lock:
+                running = list(self.attempts.items())
+            for job_id, (attempt, settings) in running:
+                # A beat that lands after the attempt ended changes nothing: it only touches
+                # the row while that attempt is RUNNING.
+                try:
+                    store.heartbeat(settings, job_id=job_id, attempt=attempt)
+                except Exception as exc:  # the database is away: the job itself will notice
+                    log.warning("heartbeat of %s failed: %s", job_id, exc)
+
+
+_lock = threading.Lock()
+_beaters: dict[tuple[int, float], _Beater] = {}
+
+
+def _beater(settings: Settings) -> _Beater:
+    """This process's heartbeat thread (a forked process starts its own)."""
+    key = (os.getpid(), settings.heartbeat_interval)
+    with _lock:
+        beater = _beaters.get(key)
+        if beater is None or not beater.is_alive():
+            beater = _beaters[key] = _Beater(settings.heartbeat_interval)
+            beater.start()
+        return beater
 
 
 class Heartbeat:
@@ -23,18 +76,11 @@ class Heartbeat:
         self.settings = settings
         self.job_id = job_id
         self.attempt = attempt
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.settings.heartbeat_interval):
-            try:
-                store.heartbeat(self.settings, job_id=self.job_id, attempt=self.attempt)
-            except Exception as exc:  # the database is away: the job itself will notice
-                log.warning("heartbeat of %s failed: %s", self.job_id, exc)
+        self._beater: _Beater | None = None
 
     def __enter__(self) -> Heartbeat:
-        self._thread.start()
+        self._beater = _beater(self.settings)
+        self._beater.add(self.settings, self.job_id, self.attempt)
         return self
 
     def __exit__(
@@ -43,5 +89,5 @@ class Heartbeat:
         _exc: BaseException | None,
         _tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        if self._beater is not None:
+            self._beater.remove(self.job_id, self.attempt)

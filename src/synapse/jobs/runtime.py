@@ -43,32 +43,51 @@ class JobRun:
         self.total = 0
         self.message = "Started"
         self._last_db_write = 0.0
+        self._cancel_at_start: bool | None = None  # the cancel flag as read by `started`
 
     # -- events -----------------------------------------------------------------------------
 
-    def _event(self, action_type: str, message: str, state: str, level: str = "INFO") -> None:
-        events.publish(
-            self.settings,
-            events.job_event(
-                job_id=self.job_id,
-                action_type=action_type,
-                message=message,
-                state=state,
-                percent=self.percent,
-                current=self.current,
-                total=self.total,
-                level=level,
-                job_type=self.job_type,
-                project_id=self.project_key,
-            ),
+    def _job_event(
+        self, action_type: str, message: str, state: str, level: str = "INFO"
+    ) -> dict[str, Any]:
+        return events.job_event(
+            job_id=self.job_id,
+            action_type=action_type,
+            message=message,
+            state=state,
+            percent=self.percent,
+            current=self.current,
+            total=self.total,
+            level=level,
+            job_type=self.job_type,
+            project_id=self.project_key,
         )
 
+    def _event(self, action_type: str, message: str, state: str, level: str = "INFO") -> None:
+        events.publish(self.settings, self._job_event(action_type, message, state, level))
+
     def started(self, reason: str) -> None:
+        """The start event; the cancel flag is read in the same Redis round trip.
+
+        `checkpoint_at_start` then tells whether the job was cancelled before it started.
+        """
         why = {"lost": "; its previous worker was lost", "retry": " (automatic retry)"}
         text = f"{self.job_type} started (attempt {self.attempt}{why.get(reason, '')})"
         if reason != "new":
             store.add_log(self.settings, job_id=self.job_id, level="INFO", message=text)
-        self._event(events.STATE, text, states.RUNNING)
+        event = self._job_event(events.STATE, text, states.RUNNING)
+        try:
+            pipe = get_redis(self.settings).pipeline(transaction=False)
+            pipe.publish(self.settings.events_channel, events.encode(event))
+            pipe.exists(cancel_key(self.settings, self.job_id))
+            _published, flagged = pipe.execute()
+        except Exception as exc:  # Redis is away: no start event; cancel works again with it
+            log.warning(
+                "could not publish the start of %s or check its cancel flag: %s", self.job_id, exc
+            )
+            self._cancel_at_start = False
+        else:
+            self._cancel_at_start = bool(flagged)
 
     # -- what tasks call --------------------------------------------------------------------
 
@@ -121,6 +140,14 @@ class JobRun:
     def checkpoint(self) -> None:
         """Stop here if someone asked to cancel the job."""
         if self.cancel_requested():
+            raise JobCancelled(self.job_id)
+
+    def checkpoint_at_start(self) -> None:
+        """The first checkpoint, with the cancel flag read along with the start event."""
+        flagged, self._cancel_at_start = self._cancel_at_start, None
+        if flagged is None:
+            self.checkpoint()
+        elif flagged:
             raise JobCancelled(self.job_id)
 
     # -- end states (called by JobTask) ---------------------------------------------------

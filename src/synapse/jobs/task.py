@@ -72,23 +72,24 @@ class JobTask(Task):  # type: ignore[misc]
             if self._can_retry(exc):
                 self._retry_later(None, exc)
             raise
-        job = claim.job
         self.job = run = JobRun(
             settings,
             job_id=job_id,
-            job_type=job.type,
-            project_key=job.project_key,
-            attempt=job.attempts,
+            job_type=claim.type,
+            project_key=claim.project_key,
+            attempt=claim.attempts,
         )
         if claim.reason == "quarantined":
-            run.quarantined(job.error or "worker lost repeatedly")
+            run.quarantined(claim.error or "worker lost repeatedly")
         if not claim.run:
-            log.info("job %s: not running this delivery (%s, %s)", job_id, claim.reason, job.state)
+            log.info(
+                "job %s: not running this delivery (%s, %s)", job_id, claim.reason, claim.state
+            )
             raise Ignore()
         run.started(claim.reason)
-        with Heartbeat(settings, job_id=job_id, attempt=job.attempts):
+        with Heartbeat(settings, job_id=job_id, attempt=claim.attempts):
             try:
-                run.checkpoint()
+                run.checkpoint_at_start()
                 result = self.run(*args, **kwargs)
             except JobCancelled:
                 run.cancelled()
