@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,19 +10,14 @@ from sqlalchemy.exc import IntegrityError
 
 from synapse.config import Settings
 from synapse.db.engine import session_scope
-from synapse.db.migrate import upgrade
 from synapse.db.models import StoredFile
 from synapse.files import write_file, write_files
+from tests.support.local import sqlite_settings
 
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name in list(os.environ):
-        if name.upper().startswith("SYNAPSE_") or name.upper() in ("DATABASE_URL", "REDIS_URL"):
-            monkeypatch.delenv(name)
-    settings = Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
-    upgrade(settings)
-    return settings
+    return sqlite_settings(tmp_path, monkeypatch)
 
 
 def listed(settings: Settings) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from datetime import timedelta
@@ -14,26 +13,17 @@ from sqlalchemy import update
 
 from synapse.config import Settings
 from synapse.db.engine import session_scope
-from synapse.db.migrate import upgrade
 from synapse.db.models import Job, utcnow
 from synapse.jobs import states, store
 from synapse.jobs.heartbeat import Heartbeat
+from tests.support.local import sqlite_settings
 
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name in list(os.environ):
-        if name.upper().startswith("SYNAPSE_") or name.upper() in ("DATABASE_URL", "REDIS_URL"):
-            monkeypatch.delenv(name)
-    settings = Settings(  # type: ignore[call-arg]
-        data_dir=tmp_path,
-        heartbeat_interval=0.1,
-        visibility_timeout=30,
-        retry_backoff_max=1,
-        _env_file=None,
+    return sqlite_settings(
+        tmp_path, monkeypatch, heartbeat_interval=0.1, visibility_timeout=30, retry_backoff_max=1
     )
-    upgrade(settings)
-    return settings
 
 
 def job(settings: Settings, job_id: str, **values: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
@@ -11,12 +10,12 @@ from sqlalchemy import insert, select
 
 from synapse.config import Settings
 from synapse.db.engine import session_scope
-from synapse.db.migrate import upgrade
 from synapse.db.models import Asset, StoredFile, utcnow
 from synapse.errors import InvalidInput, JobCancelled
 from synapse.packages import service
 from synapse.packages.options import package_job
 from synapse.projects import ensure_project
+from tests.support.local import sqlite_settings
 
 
 class Recorder:
@@ -44,11 +43,7 @@ class Recorder:
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name in list(os.environ):
-        if name.upper().startswith("SYNAPSE_") or name.upper() in ("DATABASE_URL", "REDIS_URL"):
-            monkeypatch.delenv(name)
-    settings = Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
-    upgrade(settings)
+    settings = sqlite_settings(tmp_path, monkeypatch)
     with session_scope(settings) as session:
         project = ensure_project(session, "p1")
         ensure_project(session, "empty")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,11 @@ from sqlalchemy import func, insert, select
 
 from synapse.config import Settings
 from synapse.db.engine import session_scope
-from synapse.db.migrate import upgrade
 from synapse.db.models import Asset, Finding, utcnow
 from synapse.errors import Conflict, InvalidInput, JobCancelled, NotFound
 from synapse.projects import ensure_project
 from synapse.rules import crud, service, store
+from tests.support.local import sqlite_settings
 
 
 class Recorder:
@@ -47,13 +46,9 @@ class Recorder:
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name in list(os.environ):
-        if name.upper().startswith("SYNAPSE_") or name.upper() in ("DATABASE_URL", "REDIS_URL"):
-            monkeypatch.delenv(name)
     monkeypatch.setattr(service, "TICK_SECONDS", 0.0)
     monkeypatch.setattr(service, "EVERY", 100)
-    settings = Settings(data_dir=tmp_path, _env_file=None)  # type: ignore[call-arg]
-    upgrade(settings)
+    settings = sqlite_settings(tmp_path, monkeypatch)
     with session_scope(settings) as session:
         project = ensure_project(session, "p1")
         now = utcnow()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,14 @@ import pytest
 from synapse.config import Settings
 from synapse.errors import InvalidInput, PayloadTooLarge
 from synapse.imports.upload import display_name, save_upload
+from tests.support.local import sqlite_settings
 
 MB = 1024 * 1024
 
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name in list(os.environ):
-        if name.upper().startswith("SYNAPSE_") or name.upper() in ("DATABASE_URL", "REDIS_URL"):
-            monkeypatch.delenv(name)
-    return Settings(data_dir=tmp_path, max_upload_mb=1, _env_file=None)
+    return sqlite_settings(tmp_path, monkeypatch, migrate=False, max_upload_mb=1)
 
 
 class Trickle(io.RawIOBase):
