@@ -115,7 +115,7 @@ STEPS = (
 def step_costs(system: System, count: int) -> dict[str, float]:
     """Median microseconds of each step of a job's life in the worker, timed in-process."""
     from synapse.db.engine import session_scope
-    from synapse.jobs import store
+    from synapse.jobs import attempts, store
     from synapse.jobs.heartbeat import Heartbeat
     from synapse.jobs.runtime import JobRun
 
@@ -130,7 +130,7 @@ def step_costs(system: System, count: int) -> dict[str, float]:
     clock = time.perf_counter
     for job_id in ids:
         t0 = clock()
-        claim = store.claim_attempt(
+        claim = attempts.claim_attempt(
             system.settings, job_id=job_id, task_name="bench.job_noop", params={},
             queue="default", worker="bench",
         )  # fmt: skip

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from synapse.config import Settings
 from synapse.db.engine import session_scope
 from synapse.db.models import Job, utcnow
-from synapse.jobs import states, store
+from synapse.jobs import attempts, states, store
 from synapse.jobs.heartbeat import Heartbeat
 from tests.support.local import sqlite_settings
 
@@ -43,8 +43,8 @@ def row(settings: Settings, job_id: str) -> Job:
         return found
 
 
-def claim(settings: Settings, job_id: str) -> store.Claim:
-    return store.claim_attempt(
+def claim(settings: Settings, job_id: str) -> attempts.Claim:
+    return attempts.claim_attempt(
         settings, job_id=job_id, task_name="t", params={}, queue="default", worker="w1"
     )
 
@@ -121,7 +121,7 @@ def test_concurrent_deliveries_run_a_job_once(settings: Settings) -> None:
 def test_only_the_claiming_attempt_writes_the_end_state(settings: Settings) -> None:
     job(settings, "j")
     first = claim(settings, "j")
-    assert store.finish(
+    assert attempts.finish(
         settings,
         job_id="j",
         state=states.SUCCESS,
@@ -130,7 +130,7 @@ def test_only_the_claiming_attempt_writes_the_end_state(settings: Settings) -> N
         progress=(100, 1, 1),
         attempt=first.attempts,
     )
-    assert not store.finish(
+    assert not attempts.finish(
         settings, job_id="j", state=states.FAILURE, message="late", attempt=first.attempts
     )
     saved = row(settings, "j")
@@ -145,10 +145,10 @@ def test_only_the_claiming_attempt_writes_the_end_state(settings: Settings) -> N
 def test_progress_is_saved_for_the_running_attempt_only(settings: Settings) -> None:
     job(settings, "j")
     attempt = claim(settings, "j").attempts
-    store.save_progress(
+    attempts.save_progress(
         settings, job_id="j", attempt=attempt, percent=40, current=4, total=10, message="m"
     )
-    store.save_progress(
+    attempts.save_progress(
         settings, job_id="j", attempt=attempt + 1, percent=90, current=9, total=10, message="x"
     )
     saved = row(settings, "j")

@@ -11,7 +11,7 @@ import pytest
 from synapse.config import Settings
 from synapse.db.engine import session_scope
 from synapse.db.models import utcnow
-from synapse.jobs import states, store
+from synapse.jobs import attempts, states, store
 from tests.support.local import sqlite_settings
 
 
@@ -29,8 +29,8 @@ def new_job(settings: Settings) -> str:
     return job_id
 
 
-def claim(settings: Settings, job_id: str) -> store.Claim:
-    return store.claim_attempt(
+def claim(settings: Settings, job_id: str) -> attempts.Claim:
+    return attempts.claim_attempt(
         settings, job_id=job_id, task_name="t", params={}, queue="default", worker="w"
     )
 
@@ -45,7 +45,7 @@ def state(settings: Settings, job_id: str) -> tuple[str, int, str]:
 def test_a_job_waiting_to_retry_cancels_at_once_and_never_runs_again(settings: Settings) -> None:
     job_id = new_job(settings)
     assert claim(settings, job_id).run
-    store.set_retrying(settings, job_id=job_id, attempt=1, error="OperationalError: x", delay=30)
+    attempts.set_retrying(settings, job_id=job_id, attempt=1, error="OperationalError: x", delay=30)
     assert state(settings, job_id)[0] == states.RETRYING
 
     with session_scope(settings) as session:
@@ -62,7 +62,7 @@ def test_a_late_retry_of_a_cancelled_attempt_does_not_revive_it(settings: Settin
     with session_scope(settings) as session:
         assert store.cancel_queued(session, job_id)
     assert state(settings, job_id) == (states.CANCELLED, 0, "Cancelled before it started")
-    store.set_retrying(settings, job_id=job_id, attempt=0, error="x", delay=1)
+    attempts.set_retrying(settings, job_id=job_id, attempt=0, error="x", delay=1)
     assert state(settings, job_id)[0] == states.CANCELLED
     with session_scope(settings) as session:
         assert not store.cancel_queued(session, job_id)  # already finished

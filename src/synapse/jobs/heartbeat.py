@@ -12,7 +12,7 @@ import threading
 from types import TracebackType
 
 from synapse.config import Settings
-from synapse.jobs import store
+from synapse.jobs import attempts
 
 log = logging.getLogger("synapse.jobs")
 
@@ -45,7 +45,7 @@ class _Beater(threading.Thread):
                 # A beat that lands after the attempt ended changes nothing: it only touches
                 # the row while that attempt is RUNNING.
                 try:
-                    store.heartbeat(settings, job_id=job_id, attempt=attempt)
+                    attempts.heartbeat(settings, job_id=job_id, attempt=attempt)
                 except Exception as exc:  # the database is away: the job itself will notice
                     log.warning("heartbeat of %s failed: %s", job_id, exc)
 
@@ -69,7 +69,7 @@ class Heartbeat:
     """`with Heartbeat(settings, job_id, attempt):` — beats every `heartbeat_interval` seconds.
 
     A job whose heartbeat stops (its worker was SIGKILLed, its machine lost) is taken over by the
-    next delivery of its message; see `store.claim_attempt`.
+    next delivery of its message; see `attempts.claim_attempt`.
     """
 
     def __init__(self, settings: Settings, *, job_id: str, attempt: int) -> None:

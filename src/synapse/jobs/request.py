@@ -9,7 +9,7 @@ from billiard.exceptions import WorkerLostError
 from celery.worker.request import Request
 
 from synapse.config import get_settings
-from synapse.jobs import events, store
+from synapse.jobs import attempts, events
 
 log = logging.getLogger("synapse.jobs")
 
@@ -33,7 +33,7 @@ class JobRequest(Request):  # type: ignore[misc]
         if lost:
             settings, why = get_settings(), str(exc) or type(exc).__name__
             try:
-                job = store.mark_lost(settings, job_id=self.id, why=why)
+                job = attempts.mark_lost(settings, job_id=self.id, why=why)
             except Exception as db_exc:  # the heartbeat will go stale instead
                 log.warning("could not mark job %s lost: %s", self.id, db_exc)
             else:

@@ -12,7 +12,7 @@ import redis
 
 from synapse.config import Settings
 from synapse.errors import InvalidInput, JobCancelled
-from synapse.jobs import events, states, store
+from synapse.jobs import attempts, events, states, store
 from synapse.jobs.redis_client import cancel_key, get_redis
 from synapse.jobs.retry import backoff, is_transient
 
@@ -108,7 +108,7 @@ class JobRun:
         if now - self._last_db_write >= self.settings.progress_db_interval or self.percent == 100:
             self._last_db_write = now
             try:
-                store.save_progress(
+                attempts.save_progress(
                     self.settings,
                     job_id=self.job_id,
                     attempt=self.attempt,
@@ -156,7 +156,9 @@ class JobRun:
         """Write the end state, waiting out a short database outage (the work is done)."""
         for attempt in range(1, FINISH_TRIES + 1):
             try:
-                ok = store.finish(self.settings, job_id=self.job_id, attempt=self.attempt, **values)
+                ok = attempts.finish(
+                    self.settings, job_id=self.job_id, attempt=self.attempt, **values
+                )
             except Exception as exc:
                 if attempt == FINISH_TRIES or not is_transient(exc):
                     raise
@@ -179,7 +181,7 @@ class JobRun:
         """A transient fault: the job goes RETRYING and will be delivered again after `delay`."""
         error = f"{type(exc).__name__}: {exc}"
         try:
-            store.set_retrying(
+            attempts.set_retrying(
                 self.settings, job_id=self.job_id, attempt=self.attempt, error=error, delay=delay
             )
         except Exception as db_exc:  # the database itself is the fault: the retry still happens

@@ -12,7 +12,7 @@ from synapse.config import QUEUES, Settings
 from synapse.db.engine import session_scope
 from synapse.db.models import Job
 from synapse.errors import Conflict, InvalidInput, NotFound, TransientError
-from synapse.jobs import events, states, store
+from synapse.jobs import attempts, events, states, store
 from synapse.jobs.redis_client import cancel_key, get_redis
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def submit_job(
         args, kwargs = task_call(params)
         celery.send_task(task_name, args=args, kwargs=kwargs, task_id=job_id, queue=queue)
     except Exception as exc:  # the broker is down: say so instead of leaving a job that never runs
-        store.finish(
+        attempts.finish(
             settings,
             job_id=job_id,
             state=states.FAILURE,

@@ -11,7 +11,7 @@ from celery.exceptions import Ignore
 
 from synapse.config import get_settings
 from synapse.errors import JobCancelled
-from synapse.jobs import store
+from synapse.jobs import attempts
 from synapse.jobs.heartbeat import Heartbeat
 from synapse.jobs.retry import backoff, is_transient
 from synapse.jobs.runtime import JobRun
@@ -60,7 +60,7 @@ class JobTask(Task):  # type: ignore[misc]
                 params["project_id"] = args[0]
         delivery = self.request.delivery_info or {}
         try:
-            claim = store.claim_attempt(
+            claim = attempts.claim_attempt(
                 settings,
                 job_id=job_id,
                 task_name=self.name,

@@ -9,7 +9,7 @@ from celery import current_app, shared_task
 
 from synapse.config import Settings, get_settings
 from synapse.db.models import Job
-from synapse.jobs import events, store
+from synapse.jobs import attempts, events, store
 from synapse.jobs.lost import lost_queued
 from synapse.jobs.service import task_call
 
@@ -28,7 +28,7 @@ def sweep_abandoned_jobs() -> int:
     settings = get_settings()
     older_than = settings.visibility_timeout * 2 + settings.restore_interval * 2
     count = 0
-    for job in store.abandoned(settings, older_than=older_than):
+    for job in attempts.abandoned(settings, older_than=older_than):
         _send_again(settings, job, f"No heartbeat for over {older_than:.0f}s: its worker is gone")
         count += 1
     try:
