@@ -56,12 +56,18 @@ def list_assets(
     offset: int,
     asset_type: str | None = None,
     q: str | None = None,
+    prop: str | None = None,
 ) -> tuple[Sequence[Asset], int]:
+    """Assets by tag; `q` is tag text, `prop` is `name=value` (that value) or `name` (has it)."""
     query = select(Asset).where(Asset.project_id == project.id)
     if asset_type:
         query = query.where(Asset.type == asset_type)
     if q:
         query = query.where(Asset.tag.contains(q, autoescape=True))
+    if prop:
+        name, has_value, value = prop.partition("=")
+        field = Asset.properties[name.strip()].as_string()
+        query = query.where(field == value.strip() if has_value else field.is_not(None))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Asset.tag).limit(limit).offset(offset)).all()
     return rows, total

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from pathlib import Path
 
 import httpx
 
@@ -80,7 +81,8 @@ def test_reupload_creates_nothing_new(system: System):
     assert first["result"]["created_count"] == 500
     assert second["state"] == "SUCCESS"
     assert second["result"]["created_count"] == 0
-    assert second["result"]["updated_count"] == 500
+    assert second["result"]["updated_count"] == 0
+    assert second["result"]["unchanged_count"] == 500
     assert assets(system, key, limit=1)["total"] == 500
 
 
@@ -132,7 +134,7 @@ def test_excel_style_files_import(system: System):
 
     items = {a["tag"]: a for a in assets(system, key)["items"]}
     assert items["M-1"]["properties"]["description"] == "Main pump motor; line 1\r\nsecond line"
-    assert items["M-2"]["properties"]["power kw"] == "7,5"
+    assert items["M-2"]["properties"]["power_kw"] == "7,5"  # "Power kW": a property name
     assert items["Ö-1"]["properties"]["description"] == "Ölpumpe 5 µm – 10 €"
 
 
@@ -140,8 +142,10 @@ def test_bad_uploads_get_a_clear_4xx(system: System):
     key = project()
     cases = [
         (b"", 422, "empty"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", 415, "binary"),
-        (b"name,kind\nx,y\n", 422, "missing required columns: tag, type"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", 415, "PNG image, not a workbook or CSV"),
+        (b"\x00\x01binary\x00", 415, "binary"),
+        (b"name,kind\nx,y\n", 422, "none of them names a tag column"),
+        (b"tag,category\nx,y\n", 422, "no column for the asset type"),
         (b"tag,type\n", 422, "no data rows"),
         (b"tag,type,a,a\nx,y,1,2\n", 422, "duplicate column"),
     ]
@@ -187,8 +191,9 @@ def test_client_file_name_never_becomes_a_path(system: System):
     data_dir = system.settings.data_dir
     assert not (data_dir.parent / "x.csv").exists()
     assert not (data_dir.parent.parent / "x.csv").exists()
-    stored = data_dir / "uploads" / f"{job['id']}.csv"
-    assert stored.exists()
+    stored = Path(job["params"]["file_path"])
+    assert stored.parent == data_dir / "uploads" and stored.exists()
+    assert "x.csv" not in stored.name
     assert job["params"]["filename"] == "x.csv"
 
 
@@ -245,7 +250,7 @@ def test_job_list_filters_and_logs(system: System):
     assert listed["total"] == 2 and {j["id"] for j in listed["items"]} == {ok["id"], bad["id"]}
     assert [j["id"] for j in failed["items"]] == [bad["id"]]
     assert [j["id"] for j in completed.json()["items"]] == [ok["id"]]
-    assert logs["total"] == len(logs["items"]) >= 1 and "delimiter" in logs["items"][0]["message"]
+    assert logs["total"] == len(logs["items"]) >= 1 and "comma-separated" in logs["items"][0]["message"]
     # A page of the lines after one: the total still counts every line of the job.
     assert rest.json()["total"] == logs["total"]
     assert rest.json()["items"] == logs["items"][1:2]

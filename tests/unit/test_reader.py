@@ -29,7 +29,13 @@ def write_csv(tmp_path: Path) -> WriteCsv:
 
 
 def records(path: Path) -> list[tuple[int, list[str]]]:
-    return list(reader.iter_records(path, reader.sniff(path)))
+    """The rows below the header."""
+    return [r for r in reader.iter_rows(path, reader.sniff(path)) if r[0] > 1]
+
+
+def header(path: Path) -> tuple[str, ...]:
+    """The first row as the file has it (meaning is the mapping's business)."""
+    return tuple(next(reader.iter_rows(path, reader.sniff(path)))[1])
 
 
 # -- encoding -----------------------------------------------------------------------------
@@ -38,15 +44,16 @@ def records(path: Path) -> list[tuple[int, list[str]]]:
 def test_utf8_without_bom(write_csv: WriteCsv) -> None:
     path = write_csv("tag,type,name\nP-1,Pump,Ölpumpe µ €\n".encode())
     fmt = reader.sniff(path)
-    assert fmt == CsvFormat(encoding="utf-8-sig", delimiter=",", header=("tag", "type", "name"))
-    assert list(reader.iter_records(path, fmt)) == [(2, ["P-1", "Pump", "Ölpumpe µ €"])]
+    assert fmt == CsvFormat(encoding="utf-8-sig", delimiter=",")
+    assert header(path) == ("tag", "type", "name")
+    assert records(path) == [(2, ["P-1", "Pump", "Ölpumpe µ €"])]
 
 
 def test_utf8_with_bom_is_stripped_from_first_header(write_csv: WriteCsv) -> None:
     path = write_csv(BOM + "tag,type,name\r\nP-1,Pump,Ölpumpe\r\n".encode())
     fmt = reader.sniff(path)
     assert fmt.encoding == "utf-8-sig"
-    assert fmt.header == ("tag", "type", "name")
+    assert header(path) == ("tag", "type", "name")
     assert records(path) == [(2, ["P-1", "Pump", "Ölpumpe"])]
 
 
@@ -56,9 +63,8 @@ def test_windows_1252_file_is_decoded(write_csv: WriteCsv) -> None:
         data.decode("utf-8")  # the fixture really is not UTF-8
     path = write_csv(data)
     fmt = reader.sniff(path)
-    assert fmt == CsvFormat(
-        encoding="cp1252", delimiter=";", header=("tag", "type", "name", "unit")
-    )
+    assert fmt == CsvFormat(encoding="cp1252", delimiter=";")
+    assert header(path) == ("tag", "type", "name", "unit")
     assert records(path) == [
         (2, ["P-1", "Pump", "Ölpumpe", "µm"]),
         (3, ["P-2", "Valve", "Preis €", ""]),
@@ -181,95 +187,44 @@ def test_sniff_and_read_each_delimiter(write_csv: WriteCsv, delimiter: str) -> N
     path = write_csv(data)
     fmt = reader.sniff(path)
     assert fmt.delimiter == delimiter
-    assert fmt.header == ("tag", "type", "area")
+    assert header(path) == ("tag", "type", "area")
     assert records(path) == [(2, lines[1]), (3, lines[2])]
 
 
-# -- header names ---------------------------------------------------------------------------
+# -- header row (what the columns mean: tests/unit/test_mapping.py) -----------------------
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("tag", "tag"),
-        (" Tag ", "tag"),
-        ("TYPE", "type"),
-        ("\ufefftag", "tag"),
-        ("  Power   kW ", "power kw"),
-        ("Power\tkW", "power kw"),
-        ("Line\r\nBreak", "line break"),
-        ("", ""),
-        ("   ", ""),
-        ("Ölpumpe", "ölpumpe"),
-    ],
-)
-def test_normalise_header(raw: str, expected: str) -> None:
-    assert reader.normalise_header(raw) == expected
-
-
-def test_header_names_trimmed_and_case_insensitive(write_csv: WriteCsv) -> None:
+def test_header_is_returned_as_written(write_csv: WriteCsv) -> None:
     path = write_csv(b" Tag ;TYPE; Power  KW ;Area\nP-1;Pump;5;A1\n")
-    fmt = reader.sniff(path)
-    assert fmt.header == ("tag", "type", "power kw", "area")
-    assert fmt.delimiter == ";"
+    assert header(path) == (" Tag ", "TYPE", " Power  KW ", "Area")
+    assert reader.sniff(path).delimiter == ";"
 
 
 def test_quoted_header_names(write_csv: WriteCsv) -> None:
     path = write_csv(b'"Tag","Type","Note, long"\n"P-1","Pump","x, y"\n')
-    fmt = reader.sniff(path)
-    assert fmt.header == ("tag", "type", "note, long")
+    assert header(path) == ("Tag", "Type", "Note, long")
     assert records(path) == [(2, ["P-1", "Pump", "x, y"])]
 
 
 def test_header_with_quoted_newline_is_one_record(write_csv: WriteCsv) -> None:
     path = write_csv(b'tag,type,"Power\r\nkW"\r\nP-1,Pump,5\r\nP-2,Valve,6\r\n')
-    fmt = reader.sniff(path)
-    assert fmt.header == ("tag", "type", "power kw")
+    assert header(path) == ("tag", "type", "Power\r\nkW")
     assert records(path) == [(2, ["P-1", "Pump", "5"]), (3, ["P-2", "Valve", "6"])]
 
 
 def test_empty_header_names_are_kept_in_place(write_csv: WriteCsv) -> None:
     path = write_csv(b"tag,type,,note,\nP-1,Pump,,n,\n")
-    fmt = reader.sniff(path)
-    assert fmt.header == ("tag", "type", "", "note", "")
+    assert header(path) == ("tag", "type", "", "note", "")
 
 
-@pytest.mark.parametrize(
-    ("data", "missing", "found"),
-    [
-        (b"name,type\nP-1,Pump\n", "column: tag", "name, type"),
-        (b"Tag,kind\nP-1,Pump\n", "column: type", "tag, kind"),
-        (b"name;kind;area\nP-1;Pump;A\n", "columns: tag, type", "name, kind, area"),
-        (b"tags,types\n", "columns: tag, type", "tags, types"),
-        (b",,\n", "columns: tag, type", "nothing"),
-    ],
-)
-def test_missing_required_columns(
-    write_csv: WriteCsv, data: bytes, missing: str, found: str
-) -> None:
-    with pytest.raises(InvalidInput) as info:
-        reader.sniff(write_csv(data))
-    message = str(info.value)
-    assert f"missing required {missing} " in message
-    assert f"(the header has: {found})" in message
-
-
-@pytest.mark.parametrize(
-    ("data", "names"),
-    [
-        (b"tag,type,Tag\n", "tag"),
-        (b"tag,type,area, AREA \n", "area"),
-        (b"tag;type;b;a;B;A\n", "a, b"),
-    ],
-)
-def test_duplicate_header_names(write_csv: WriteCsv, data: bytes, names: str) -> None:
-    with pytest.raises(InvalidInput, match="duplicate column names") as info:
-        reader.sniff(write_csv(data))
-    assert str(info.value).endswith(f": {names}")
-
-
-def test_several_empty_header_names_are_not_duplicates(write_csv: WriteCsv) -> None:
-    assert reader.sniff(write_csv(b"tag,,type,,\n")).header == ("tag", "", "type", "", "")
+def test_title_rows_above_the_header_are_rows_too(write_csv: WriteCsv) -> None:
+    path = write_csv(b"Plant 7 instrument list,,\n\nTag No.,Type,Area\nP-1,Pump,A1\n")
+    rows = list(reader.iter_rows(path, reader.sniff(path)))
+    assert rows == [
+        (1, ["Plant 7 instrument list", "", ""]),
+        (3, ["Tag No.", "Type", "Area"]),
+        (4, ["P-1", "Pump", "A1"]),
+    ]
 
 
 # -- records and row numbers ----------------------------------------------------------------
@@ -332,15 +287,16 @@ def test_ragged_rows_are_returned_as_they_are(write_csv: WriteCsv) -> None:
     assert records(path) == [(2, ["P-1"]), (3, ["P-2", "Valve", "A", "extra"])]
 
 
-def test_iter_records_decodes_with_the_given_encoding(write_csv: WriteCsv) -> None:
+def test_iter_rows_decodes_with_the_given_encoding(write_csv: WriteCsv) -> None:
     path = write_csv("tag,type\nÖl,µ\n".encode("cp1252"))
-    fmt = CsvFormat(encoding="cp1252", delimiter=",", header=("tag", "type"))
-    assert list(reader.iter_records(path, fmt)) == [(2, ["Öl", "µ"])]
+    fmt = CsvFormat(encoding="cp1252", delimiter=",")
+    assert list(reader.iter_rows(path, fmt)) == [(1, ["tag", "type"]), (2, ["Öl", "µ"])]
 
 
-def test_iter_records_is_lazy(write_csv: WriteCsv) -> None:
+def test_iter_rows_is_lazy(write_csv: WriteCsv) -> None:
     path = write_csv(b"tag,type\nP-1,Pump\nP-2,Valve\n")
-    it = reader.iter_records(path, reader.sniff(path))
+    it = reader.iter_rows(path, reader.sniff(path))
+    assert next(it) == (1, ["tag", "type"])
     assert next(it) == (2, ["P-1", "Pump"])
     assert next(it) == (3, ["P-2", "Valve"])
     assert next(it, None) is None

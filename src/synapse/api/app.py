@@ -16,6 +16,7 @@ from synapse.api.routes import (
     backups,
     files,
     health,
+    imports,
     ingestion,
     jobs,
     metrics,
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # limit members to their projects. Health, the WebSocket and the pages check for themselves.
     # /metrics too needs a token when tokens are configured (any role; see routes/metrics.py).
     api_routers = (
-        *(ingestion, jobs, projects, packages, rules, files, metrics),
+        *(ingestion, imports, jobs, projects, packages, rules, files, metrics),
         *(schedules, backups, reports),  # maintenance: the schedule, backups, weekly reports
     )
     for module in api_routers:

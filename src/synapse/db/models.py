@@ -1,4 +1,4 @@
-"""ORM models: projects, assets, jobs, job log lines and row errors."""
+"""ORM models: projects, assets, jobs, job log lines, row errors, rules, the change ledger."""
 
 from __future__ import annotations
 
@@ -189,3 +189,58 @@ class Finding(Base):
     message: Mapped[str] = mapped_column(Text)
     job_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AssetChange(Base):
+    """One asset's entry in a job's change ledger (imports, previews, rule `set`s, undos).
+
+    `changes` holds `{field: {"old", "new"}}` for `updated`, `set` and `restored`, and the
+    asset's values `{"type", "properties"}` for `created` and `deleted`; `applied` is false for
+    a preview, whose ledger shows what a commit would do.
+    """
+
+    __tablename__ = "asset_changes"
+    __table_args__ = (
+        Index("ix_asset_changes_job", "job_id", "row"),
+        Index("ix_asset_changes_asset", "project_id", "tag", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[int] = mapped_column(Integer)
+    tag: Mapped[str] = mapped_column(String(100))
+    row: Mapped[int | None] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(10))
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    applied: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ImportMapping(Base):
+    """The column mapping last used in a project for files with one header layout."""
+
+    __tablename__ = "import_mappings"
+    __table_args__ = (
+        UniqueConstraint("project_id", "header_key", name="uq_import_mappings_header"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    header_key: Mapped[str] = mapped_column(String(64))
+    header: Mapped[list[str]] = mapped_column(JSONType)
+    mapping: Mapped[dict[str, str | None]] = mapped_column(JSONType)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_by: Mapped[str | None] = mapped_column(String(100))
+    job_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class PrunedJob(Base):
+    """A job the retention pruned: enough to answer "that import is gone" instead of 404."""
+
+    __tablename__ = "pruned_jobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    project_key: Mapped[str | None] = mapped_column(String(100))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    pruned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,7 +1,8 @@
-"""Reading asset CSV files the way spreadsheets write them.
+"""Reading CSV files the way spreadsheets write them.
 
 UTF-8 with or without BOM, else Windows-1252; `,` `;` or tab delimiters; quoted fields with
-newlines; header names trimmed and case-insensitive. Rows are streamed, never loaded whole.
+newlines. Rows are streamed, never loaded whole. Which row is the header and what its columns
+mean is decided by the caller (`imports.table`, `imports.mapping`), as for a workbook.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from synapse.errors import InvalidInput, UnsupportedMedia
 DELIMITERS = (",", ";", "\t")
 CHUNK = 1 << 20
 SNIFF_BYTES = 64 * 1024
-REQUIRED_COLUMNS = ("tag", "type")
 
 csv.field_size_limit(10 * 1024 * 1024)
 
@@ -27,7 +27,6 @@ csv.field_size_limit(10 * 1024 * 1024)
 class CsvFormat:
     encoding: str
     delimiter: str
-    header: tuple[str, ...]
 
 
 def _decodes(path: Path, encoding: str) -> bool:
@@ -56,10 +55,6 @@ def check_binary(head: bytes) -> None:
         raise UnsupportedMedia("the file is binary, not a CSV text file")
 
 
-def normalise_header(name: str) -> str:
-    return " ".join(name.replace("\ufeff", "").split()).lower()
-
-
 def detect_delimiter(first_line: str) -> str:
     """The delimiter that splits the header line most often (outside quotes)."""
     counts = {d: 0 for d in DELIMITERS}
@@ -82,7 +77,7 @@ def _first_record_text(text: io.TextIOBase) -> str:
 
 
 def sniff(path: Path) -> CsvFormat:
-    """Encoding, delimiter and header of a CSV file; InvalidInput when it cannot be one."""
+    """Encoding and delimiter of a CSV file; InvalidInput when it cannot be one."""
     if not path.is_file():
         raise InvalidInput(f"the file to import is missing ({path.name})")
     with path.open("rb") as fh:
@@ -93,20 +88,7 @@ def sniff(path: Path) -> CsvFormat:
     encoding = detect_encoding(path)
     with path.open("r", encoding=encoding, newline="") as text:
         first = _first_record_text(text)
-    delimiter = detect_delimiter(first)
-    header = tuple(normalise_header(h) for h in next(csv.reader([first], delimiter=delimiter)))
-    named = [h for h in header if h]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        found = ", ".join(named) or "nothing"
-        raise InvalidInput(
-            f"missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)} "
-            f"(the header has: {found})"
-        )
-    duplicates = sorted({h for h in named if named.count(h) > 1})
-    if duplicates:
-        raise InvalidInput(f"duplicate column names in the header: {', '.join(duplicates)}")
-    return CsvFormat(encoding=encoding, delimiter=delimiter, header=header)
+    return CsvFormat(encoding=encoding, delimiter=detect_delimiter(first))
 
 
 def estimate_rows(path: Path) -> int:
@@ -124,17 +106,18 @@ def estimate_rows(path: Path) -> int:
     return max(lines - 1, 0)
 
 
-def iter_records(path: Path, fmt: CsvFormat) -> Iterator[tuple[int, list[str]]]:
-    """(spreadsheet row number, fields) for every non-blank record after the header.
+def iter_rows(path: Path, fmt: CsvFormat) -> Iterator[tuple[int, list[str]]]:
+    """(spreadsheet row number, fields) for every non-blank record, the header's included.
 
-    Row numbers count records the way a spreadsheet shows them: the header is row 1.
+    Row numbers count records the way a spreadsheet shows them: the first record is row 1.
+    A BOM is not part of the first field.
     """
     with path.open("r", encoding=fmt.encoding, newline="") as text:
-        reader = csv.reader(text, delimiter=fmt.delimiter)
-        next(reader, None)
-        row_no = 1
-        for fields in reader:
+        row_no = 0
+        for fields in csv.reader(text, delimiter=fmt.delimiter):
             row_no += 1
             if not any(f.strip() for f in fields):
                 continue
+            if row_no == 1 and fields:
+                fields[0] = fields[0].replace("\ufeff", "")
             yield row_no, fields

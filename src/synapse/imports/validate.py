@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from synapse.imports.mapping import ColumnPlan
+
 MAX_TAG = 100
 MAX_TYPE = 100
 MAX_VALUE = 10_000
@@ -29,22 +31,21 @@ class RowError:
 
 @dataclass
 class RowValidator:
-    """Turns CSV records into (tag, type, properties JSON) or row errors.
+    """Turns records into (tag, type, properties JSON) or row errors, by the column plan.
 
     Keeps the tags seen so far, so a tag repeated within one file is an error on its later rows.
+    Empty cells are left out of the properties; ignored columns are not read.
     """
 
-    header: tuple[str, ...]
+    plan: ColumnPlan
     seen: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._tag = self.header.index("tag")
-        self._type = self.header.index("type")
-        self._props = [
-            (i, name) for i, name in enumerate(self.header) if name and name not in ("tag", "type")
-        ]
-        self._unnamed = [i for i, name in enumerate(self.header) if not name]
-        self._width = len(self.header)
+        self._tag = self.plan.tag
+        self._type = self.plan.type
+        self._props = list(self.plan.props)
+        self._unnamed = list(self.plan.unnamed)
+        self._width = len(self.plan.header)
 
     def check(
         self, row: int, fields: list[str]

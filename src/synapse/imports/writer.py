@@ -1,16 +1,15 @@
-"""Bulk writing of validated rows: stage them, then merge into `assets` in one statement.
+"""Staging of validated rows: a temporary table the import is compared with and applied from.
 
 Rows go first to a temporary staging table (SQLite: `executemany` into a TEMP table, which takes
 no lock on the main database; PostgreSQL: `COPY`), so a long import never holds the database's
-write lock while it reads the file. The merge is one `INSERT … SELECT … ON CONFLICT` in one
-short transaction: all rows or none.
+write lock while it reads the file. `imports.apply` then compares the staged rows with the
+project's assets, records the ledger and writes what changed, in one short transaction.
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
@@ -19,23 +18,21 @@ from synapse.errors import InvalidInput
 
 Row = tuple[int, str, str, str]  # spreadsheet row, tag, type, properties JSON
 
-_SKIP = " ON CONFLICT (project_id, tag) DO NOTHING"
-_UPSERT = (
-    " ON CONFLICT (project_id, tag) DO UPDATE SET type = excluded.type,"
-    " properties = excluded.properties, updated_at = excluded.updated_at"
-)
-
 
 class Stager(Protocol):
+    project_id: int
+    table: str
+    conn: Any
+    dialect: str
+    param: str
+
     def add(self, rows: list[Row]) -> None: ...
 
     def existing_tags(self) -> list[tuple[int, str]]: ...
 
-    def staged_tags(self) -> list[str] | None: ...
+    def begin(self) -> None: ...
 
-    def count_existing(self) -> int: ...
-
-    def merge(self, *, upsert: bool) -> int: ...
+    def commit(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -80,16 +77,10 @@ class _Staging:
         )
         return [(int(r), str(t)) for r, t in cur.fetchall()]
 
-    def count_existing(self) -> int:
-        cur = self.conn.execute(self._join("count(*)"), (self.project_id,))
-        return int(cur.fetchone()[0])
-
-    def staged_tags(self) -> list[str] | None:
-        """The tags this import writes (for the rules stage); call before `merge`."""
-        return [str(t) for (t,) in self.conn.execute(f"SELECT tag FROM {self.table}").fetchall()]
-
 
 class SqliteStager(_Staging):
+    dialect = "sqlite"
+
     def __init__(self, engine: Engine, project_id: int) -> None:
         super().__init__(engine, project_id)
         self._isolation = self.conn.isolation_level
@@ -103,23 +94,12 @@ class SqliteStager(_Staging):
         self.conn.executemany(f"INSERT INTO {self.table} VALUES (?, ?, ?, ?)", rows)
         self.conn.execute("COMMIT")
 
-    def merge(self, *, upsert: bool) -> int:
-        """Upsert, or insert the new tags only; returns how many staged tags already existed."""
-        now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    def begin(self) -> None:
+        """The write transaction: it holds SQLite's one write lock until `commit`."""
         self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            existing = self.count_existing()
-            self.conn.execute(
-                "INSERT INTO assets (project_id, tag, type, properties, created_at, updated_at)"
-                f" SELECT ?, tag, type, properties, ?, ? FROM {self.table} WHERE true"
-                + (_UPSERT if upsert else _SKIP),
-                (self.project_id, now, now),
-            )
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        return existing
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         try:
@@ -138,50 +118,34 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 class PostgresStager(_Staging):
     """One transaction per import, holding a per-project advisory lock.
 
-    Rows stream to the server through one COPY that stays open while Python reads and checks
-    the rest of the file, so the server ingests on the other core meanwhile. Into a project that
-    has no assets yet (a first import) they go straight into `assets`: nothing can conflict.
-    Otherwise they go to a staging table and are merged with one upsert. Either way nothing is
-    visible until the commit, and a failure rolls everything back.
+    Rows stream to the server through one COPY into the staging table that stays open while
+    Python reads and checks the rest of the file, so the server ingests on the other core
+    meanwhile. Nothing is visible until the commit, and a failure rolls everything back.
     """
 
     param = "%s"
-    LOCK_SPACE = 0x53594E  # "SYN": the advisory-lock namespace of imports
+    dialect = "postgresql"
+    LOCK_SPACE = 0x53594E  # "SYN": the advisory-lock namespace of imports (and their undos)
 
     def __init__(self, engine: Engine, project_id: int) -> None:
         super().__init__(engine, project_id)
         self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (self.LOCK_SPACE, project_id))
-        found = self.conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM assets WHERE project_id = %s)", (project_id,)
-        ).fetchone()
-        self.direct = not found[0]
-        now = datetime.now(UTC).isoformat()
-        if self.direct:
-            target = "assets (project_id, tag, type, properties, created_at, updated_at)"
-            self._suffix = f"\t{now}\t{now}\n"
-        else:
-            self.conn.execute(
-                f"CREATE TEMP TABLE {self.table}"
-                " (row_no bigint, tag text, type text, properties jsonb) ON COMMIT DROP"
-            )
-            target = f"{self.table} (row_no, tag, type, properties)"
+        self.conn.execute(
+            f"CREATE TEMP TABLE {self.table}"
+            " (row_no bigint, tag text, type text, properties jsonb) ON COMMIT DROP"
+        )
         self._cursor = self.conn.cursor()
-        self._copy_cm: Any = self._cursor.copy(f"COPY {target} FROM STDIN")
+        self._copy_cm: Any = self._cursor.copy(
+            f"COPY {self.table} (row_no, tag, type, properties) FROM STDIN"
+        )
         self._copy: Any = self._copy_cm.__enter__()
 
     def add(self, rows: list[Row]) -> None:
         esc = _COPY_ESCAPES
-        if self.direct:
-            pid, suffix = self.project_id, self._suffix
-            data = "".join(
-                f"{pid}\t{tag.translate(esc)}\t{kind.translate(esc)}\t{props.translate(esc)}{suffix}"
-                for _row_no, tag, kind, props in rows
-            )
-        else:
-            data = "".join(
-                f"{row_no}\t{tag.translate(esc)}\t{kind.translate(esc)}\t{props.translate(esc)}\n"
-                for row_no, tag, kind, props in rows
-            )
+        data = "".join(
+            f"{row_no}\t{tag.translate(esc)}\t{kind.translate(esc)}\t{props.translate(esc)}\n"
+            for row_no, tag, kind, props in rows
+        )
         self._copy.write(data.encode())
 
     def _finish_copy(self) -> None:
@@ -192,31 +156,15 @@ class PostgresStager(_Staging):
 
     def existing_tags(self) -> list[tuple[int, str]]:
         self._finish_copy()
-        return [] if self.direct else super().existing_tags()
+        return super().existing_tags()
 
-    def count_existing(self) -> int:
+    def begin(self) -> None:
+        """The transaction is open since the start (it holds the project's lock)."""
         self._finish_copy()
-        return 0 if self.direct else super().count_existing()
+        self.conn.execute(f"ANALYZE {self.table}")
 
-    def staged_tags(self) -> list[str] | None:
-        """None for a first import: every asset of the project is one of this import's."""
-        self._finish_copy()
-        return None if self.direct else super().staged_tags()
-
-    def merge(self, *, upsert: bool) -> int:
-        self._finish_copy()
-        if self.direct:
-            self.conn.commit()
-            return 0
-        existing = self.count_existing()
-        self.conn.execute(
-            "INSERT INTO assets (project_id, tag, type, properties, created_at, updated_at)"
-            f" SELECT %s, tag, type, properties, now(), now() FROM {self.table}"
-            + (_UPSERT if upsert else _SKIP),
-            (self.project_id,),
-        )
+    def commit(self) -> None:
         self.conn.commit()
-        return existing
 
     def close(self) -> None:
         try:

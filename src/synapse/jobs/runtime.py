@@ -44,6 +44,8 @@ class JobRun:
         self.message = "Started"
         self._last_db_write = 0.0
         self._cancel_at_start: bool | None = None  # the cancel flag as read by `started`
+        self._no_return: str | None = None  # what happened that a cancel can no longer undo
+        self._late_cancel_told = False
 
     # -- events -----------------------------------------------------------------------------
 
@@ -138,9 +140,26 @@ class JobRun:
             return False
 
     def checkpoint(self) -> None:
-        """Stop here if someone asked to cancel the job."""
-        if self.cancel_requested():
+        """Stop here if someone asked to cancel the job (until its point of no return)."""
+        if not self.cancel_requested():
+            return
+        if self._no_return is None:
             raise JobCancelled(self.job_id)
+        if not self._late_cancel_told:
+            self._late_cancel_told = True
+            self.log(
+                "WARNING",
+                f"Cancel requested after {self._no_return}: too late to roll back; "
+                "the job completes (an import can be undone)",
+            )
+
+    def past_point_of_no_return(self, what: str) -> None:
+        """From here on the job's work is committed: a cancel no longer stops it.
+
+        It then ends SUCCESS, saying in its log that the cancel came too late, never CANCELLED
+        with its work in the database.
+        """
+        self._no_return = what
 
     def checkpoint_at_start(self) -> None:
         """The first checkpoint, with the cancel flag read along with the start event."""

@@ -119,16 +119,27 @@ def cancel_job(*, settings: Settings, job_id: str, by: str | None = None) -> Job
     return job
 
 
-def retry_job(*, settings: Settings, celery: Celery, job_id: str, by: str | None = None) -> Job:
-    """A new job with the same parameters; the old one stays as it was."""
+def retry_job(
+    *,
+    settings: Settings,
+    celery: Celery,
+    job_id: str,
+    by: str | None = None,
+    changes: dict[str, Any] | None = None,
+) -> Job:
+    """A new job with the same parameters (but `changes`, which the job must already take);
+    the old one stays as it was."""
     old = get_job(settings, job_id)
     if old.state not in (states.FAILURE, states.CANCELLED):
         raise Conflict(f"job {job_id} is {old.state}; only failed or cancelled jobs can be retried")
+    unknown = sorted(set(changes or {}) - set(old.params))
+    if unknown:
+        raise InvalidInput(f"a {old.type} job has no parameter {', '.join(unknown)} to change")
     return submit_job(
         settings=settings,
         celery=celery,
         task_name=old.type,
-        params=dict(old.params),
+        params=dict(old.params) | (changes or {}),
         queue=old.queue,
         project_key=old.project_key,
         submitted_by=by,

@@ -1,11 +1,13 @@
 """Job history retention: finished jobs older than SYNAPSE_JOB_RETENTION_DAYS go, with their
-log lines, row errors, uploaded CSV files and generated files (packages, reports, exports).
+log lines, row errors, change ledgers, uploaded files and generated files (packages, reports,
+exports). Each pruned job leaves a small mark (`pruned_jobs`), so that an undo or commit of it
+answers "pruned" instead of "not found".
 
 Backups are the exception: they follow their own retention (SYNAPSE_BACKUP_KEEP), so the backup
 file of a pruned backup job stays, its record merely loses the job. Rows go in batches, each in
 one transaction; files are deleted from disk only after their rows are gone, so a failed batch
 never leaves a row pointing at a deleted file. An upload still used by a later manual retry of
-its import is kept.
+its import is kept, as is the upload of a preview that a kept commit reads too.
 """
 
 from __future__ import annotations
@@ -17,16 +19,25 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from synapse.config import Settings
 from synapse.db.engine import session_scope
-from synapse.db.models import Job, JobLog, JobRowError, StoredFile, utcnow
+from synapse.db.models import (
+    AssetChange,
+    Job,
+    JobLog,
+    JobRowError,
+    PrunedJob,
+    StoredFile,
+    utcnow,
+)
 from synapse.jobs import states
 from synapse.maintenance.common import Progress, human_size
 
 BATCH = 500
+ORPHAN_UPLOAD_AGE = timedelta(days=1)
 IMPORT_TASK = "import_csv_assets"
 
 
@@ -54,12 +65,16 @@ def _upload_of(settings: Settings, params: dict[str, Any] | None) -> Path | None
     return path if _inside(path, settings.uploads_dir) else None  # never outside the folder
 
 
-def _uploads_still_used(session: Session, ids: Sequence[str]) -> set[str]:
-    """Uploads that a kept job (a manual retry of an import) reads too."""
-    query = select(Job.params).where(
-        Job.type == IMPORT_TASK, Job.retry_of.is_not(None), Job.id.not_in(ids)
+def _uploads_still_used(session: Session, ids: Sequence[str], paths: Sequence[str]) -> set[str]:
+    """Of `paths`, the uploads that a kept job (a retry, a commit, another preview) reads too."""
+    if not paths:
+        return set()
+    query = select(Job.params["file_path"].as_string()).where(
+        Job.type == IMPORT_TASK,
+        Job.id.not_in(ids),
+        Job.params["file_path"].as_string().in_(list(paths)),
     )
-    return {str(p.get("file_path")) for p in session.scalars(query) if isinstance(p, dict)}
+    return {str(p) for p in session.scalars(query)}
 
 
 def _count(session: Session, model: Any, ids: Sequence[str]) -> int:
@@ -70,7 +85,7 @@ def _count(session: Session, model: Any, ids: Sequence[str]) -> int:
 def _prune_batch(settings: Settings, session: Session, cutoff: datetime, done: Pruned) -> int:
     finished_at = func.coalesce(Job.finished_at, Job.created_at)
     rows = session.execute(
-        select(Job.id, Job.params)
+        select(Job.id, Job.params, Job.type, Job.project_key, Job.finished_at)
         .where(Job.state.in_(tuple(states.FINISHED)), finished_at < cutoff)
         .order_by(finished_at)
         .limit(BATCH)
@@ -78,9 +93,10 @@ def _prune_batch(settings: Settings, session: Session, cutoff: datetime, done: P
     ids = [row.id for row in rows]
     if not ids:
         return 0
-    used = _uploads_still_used(session, ids)
+    uploads = {row.id: _upload_of(settings, row.params) for row in rows}
+    used = _uploads_still_used(session, ids, sorted({str(u) for u in uploads.values() if u}))
     for row in rows:
-        upload = _upload_of(settings, row.params)
+        upload = uploads[row.id]
         if upload is not None and str(upload) not in used and upload.exists():
             done.uploads += 1
             done.doomed.append(upload)
@@ -97,6 +113,17 @@ def _prune_batch(settings: Settings, session: Session, cutoff: datetime, done: P
     done.row_errors += _count(session, JobRowError, ids)
     session.execute(delete(JobLog).where(JobLog.job_id.in_(ids)))
     session.execute(delete(JobRowError).where(JobRowError.job_id.in_(ids)))
+    session.execute(delete(AssetChange).where(AssetChange.job_id.in_(ids)))
+    session.execute(delete(PrunedJob).where(PrunedJob.id.in_(ids)))
+    now = utcnow()
+    session.execute(
+        insert(PrunedJob),
+        [
+            {"id": r.id, "type": r.type, "project_key": r.project_key,
+             "finished_at": r.finished_at, "pruned_at": now}
+            for r in rows
+        ],
+    )  # fmt: skip
     session.execute(delete(Job).where(Job.id.in_(ids)))
     done.jobs += len(ids)
     return len(ids)
@@ -111,16 +138,18 @@ def _unlink(paths: Iterable[Path], done: Pruned) -> None:
 
 
 def _orphan_uploads(settings: Settings, cutoff: datetime, done: Pruned) -> None:
-    """Uploads older than the cutoff whose job no longer exists (named after their job)."""
+    """Uploads older than the cutoff that no job reads (named after their job, or an upload
+    id that no job's parameters name)."""
     folder = settings.uploads_dir
     if not folder.is_dir():
         return
-    old = [p for p in folder.glob("*.csv") if p.stat().st_mtime < cutoff.timestamp()]
+    old = [p for p in folder.iterdir() if p.is_file() and p.stat().st_mtime < cutoff.timestamp()]
     for start in range(0, len(old), BATCH):
         chunk = old[start : start + BATCH]
         with session_scope(settings) as session:
             alive = set(session.scalars(select(Job.id).where(Job.id.in_([p.stem for p in chunk]))))
-        orphans = [p for p in chunk if p.stem not in alive]
+            used = _uploads_still_used(session, [], [str(p) for p in chunk])
+        orphans = [p for p in chunk if p.stem not in alive and str(p) not in used]
         done.uploads += len(orphans)
         _unlink(orphans, done)
 
@@ -140,7 +169,8 @@ def prune_jobs(
         if count < BATCH:
             break
         progress.update_progress(0, 1, f"Pruned {done.jobs:,} jobs so far")
-    _orphan_uploads(settings, cutoff, done)
+    # An upload no job reads (a guided import left before its preview) is kept for a day.
+    _orphan_uploads(settings, (now or utcnow()) - ORPHAN_UPLOAD_AGE, done)
     summary = (
         f"Pruned {done.jobs:,} jobs older than {settings.job_retention_days} days "
         f"({done.logs:,} log lines, {done.files:,} files, {done.uploads:,} uploads; "

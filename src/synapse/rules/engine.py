@@ -127,6 +127,8 @@ class Outcome:
 
     findings: list[FindingRow] = field(default_factory=list)
     patches: dict[int, dict[str, Value]] = field(default_factory=dict)
+    # asset id -> (tag, the values its `set`s replaced): the ledger's old values
+    replaced: dict[int, tuple[str, dict[str, Value]]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     assets: int = 0
     evaluations: int = 0
@@ -234,6 +236,8 @@ class BatchEngine:
             action = rule.action
             if isinstance(action, SetAction):
                 if not _same(fields.get(action.property), action.value):
+                    olds = out.replaced.setdefault(asset.id, (asset.tag, {}))[1]
+                    olds.setdefault(action.property, fields.get(action.property))
                     fields[action.property] = action.value
                     out.patches.setdefault(asset.id, {})[action.property] = action.value
             else:

@@ -19,12 +19,13 @@ from sqlalchemy import (
     cast,
     delete,
     func,
+    insert,
     select,
     text,
 )
 from sqlalchemy.orm import Session
 
-from synapse.db.models import Asset, Finding, Rule, utcnow
+from synapse.db.models import Asset, AssetChange, Finding, Rule, utcnow
 from synapse.rules.engine import AssetRow, Outcome
 from synapse.rules.schemas import SEVERITIES
 
@@ -68,6 +69,17 @@ def enabled_rules(session: Session, project_id: int) -> Sequence[Rule]:
 def has_enabled_rules(session: Session, project_id: int) -> bool:
     query = select(Rule.id).where(Rule.project_id == project_id, Rule.enabled.is_(True))
     return session.scalar(query.limit(1)) is not None
+
+
+def derived_properties(session: Session, project_id: int) -> list[str]:
+    """The properties the project's enabled rules `set`: derived, not imported."""
+    return sorted(
+        {
+            str(rule.action["property"])
+            for rule in enabled_rules(session, project_id)
+            if isinstance(rule.action, dict) and rule.action.get("type") == "set"
+        }
+    )
 
 
 def delete_findings_of_rule(session: Session, rule_id: int) -> None:
@@ -195,6 +207,32 @@ def replace_findings(
             checkpoint()
         apply_patches = _patch_postgres if postgres else _patch_sqlite
         apply_patches(conn, list(outcome.patches.items()), stamp, checkpoint)
+        if job_id is not None:
+            _record_sets(conn, project_id=project_id, outcome=outcome, job_id=job_id, at=now)
+
+
+def _record_sets(
+    conn: Connection, *, project_id: int, outcome: Outcome, job_id: str, at: Any
+) -> None:
+    """The change ledger's `set` rows: what each asset's derived properties were before."""
+    rows = [
+        {
+            "job_id": job_id,
+            "project_id": project_id,
+            "tag": tag,
+            "row": None,
+            "action": "set",
+            "changes": {
+                name: {"old": old, "new": outcome.patches[asset_id][name]}
+                for name, old in olds.items()
+            },
+            "applied": True,
+            "at": at,
+        }
+        for asset_id, (tag, olds) in outcome.replaced.items()
+    ]
+    for start in range(0, len(rows), WRITE_BATCH):
+        conn.execute(insert(AssetChange), rows[start : start + WRITE_BATCH])
 
 
 def _insert_findings(conn: Connection, rows: list[tuple[Any, ...]]) -> None:

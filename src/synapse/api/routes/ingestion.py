@@ -10,9 +10,29 @@ from starlette.concurrency import run_in_threadpool
 from synapse.api.deps import CeleryDep, SessionDep, SettingsDep
 from synapse.api.schemas import UploadAccepted, spec_status
 from synapse.api.security import PrincipalDep, check_project, visible_job
+from synapse.imports.inspect import inspect_upload
 from synapse.imports.upload import submit_import
 
 router = APIRouter(prefix="/api/v1/ingestion", tags=["ingestion"])
+
+
+FileField = Annotated[UploadFile | None, File(description="the CSV file or .xlsx/.xlsm workbook")]
+UploadIdField = Annotated[
+    str | None, Form(max_length=64, description="instead of `file`: an earlier inspect's upload")
+]
+SheetField = Annotated[
+    str | None, Form(max_length=200, description="workbook sheet: name or 1-based number")
+]
+HeaderRowField = Annotated[
+    str | None, Form(max_length=10, description="1-based header row (default: detected)")
+]
+MappingField = Annotated[
+    str | None,
+    Form(
+        max_length=200_000,
+        description='JSON: column header -> "tag", "type", "prop:<name>" or null (ignore)',
+    ),
+]
 
 
 @router.post("/upload-csv", status_code=202, response_model=UploadAccepted)
@@ -20,11 +40,17 @@ async def upload_csv(
     settings: SettingsDep,
     celery: CeleryDep,
     principal: PrincipalDep,
-    file: Annotated[UploadFile, File(description="the CSV file")],
     project_id: Annotated[str, Form(description="project key; an unknown key creates it")],
+    file: FileField = None,
+    upload_id: UploadIdField = None,
     priority: Annotated[str, Form()] = "default",
-    mode: Annotated[str, Form(description="upsert, insert or dry_run")] = "upsert",
+    mode: Annotated[
+        str, Form(description="upsert, insert or preview (dry_run: the same as preview)")
+    ] = "upsert",
     skip_invalid: Annotated[bool, Form(description="import the valid rows, list the rest")] = False,
+    sheet: SheetField = None,
+    header_row: HeaderRowField = None,
+    mapping: MappingField = None,
 ) -> UploadAccepted:
     """Store the upload and queue its import; answers at once with the job id."""
     check_project(principal, project_id.strip())
@@ -33,17 +59,51 @@ async def upload_csv(
         settings=settings,
         celery=celery,
         project_key=project_id,
-        src=file.file,
-        filename=file.filename,
+        src=file.file if file is not None else None,
+        filename=file.filename if file is not None else None,
         priority=priority,
         mode=mode,
         skip_invalid=skip_invalid,
         submitted_by=principal.id,
+        upload_id=upload_id,
+        sheet=sheet,
+        header_row=header_row,
+        mapping=mapping,
     )
+    what = "Preview" if mode in ("preview", "dry_run") else "Import"
     return UploadAccepted(
         job_id=job.id,
         status="QUEUED",
-        message=f"Import queued on {job.queue}; follow it on /ws/logs?job_id={job.id}",
+        message=f"{what} queued on {job.queue}; follow it on /ws/logs?job_id={job.id}",
+    )
+
+
+@router.post("/inspect")
+async def inspect(
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    project_id: Annotated[str, Form(description="the project the file is for")],
+    file: FileField = None,
+    upload_id: UploadIdField = None,
+    filename: Annotated[str | None, Form(max_length=300)] = None,
+    sheet: SheetField = None,
+    header_row: HeaderRowField = None,
+    mapping: MappingField = None,
+) -> dict[str, Any]:
+    """A look at a file before importing it: its sheets, the header row, the columns with a
+    sample, and the mapping that would be used (remembered for this layout, else automatic).
+    The file is kept: later calls and the upload pass `upload_id` instead of sending it again."""
+    check_project(principal, project_id.strip())
+    return await run_in_threadpool(
+        inspect_upload,
+        settings=settings,
+        project_key=project_id,
+        src=file.file if file is not None else None,
+        filename=file.filename if file is not None else filename,
+        upload_id=upload_id,
+        sheet=sheet,
+        header_row=header_row,
+        mapping=mapping,
     )
 
 

@@ -7,8 +7,9 @@ import io
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, SessionDep, SettingsDep
 from synapse.api.schemas import JobList, JobPublic, LogLine, LogList, RowErrorList, RowErrorPublic
@@ -69,6 +70,15 @@ def cancel_job(
     return JobPublic.of(job)
 
 
+class RetryOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    skip_invalid: bool | None = Field(
+        default=None,
+        description="for an import that failed on bad rows: import its valid rows this time",
+    )
+
+
 @router.post("/{job_id}/retry", status_code=202, response_model=JobPublic)
 def retry_job(
     job_id: str,
@@ -76,10 +86,15 @@ def retry_job(
     celery: CeleryDep,
     session: SessionDep,
     principal: PrincipalDep,
+    options: Annotated[RetryOptions | None, Body()] = None,
 ) -> JobPublic:
-    """A new job with the same parameters and `retry_of`; only for FAILURE or CANCELLED."""
+    """A new job with the same parameters and `retry_of`; only for FAILURE or CANCELLED.
+    `{"skip_invalid": true}` retries a failed import with its valid rows only."""
     check_may_act(principal, visible_job(session, job_id, principal))
-    job = service.retry_job(settings=settings, celery=celery, job_id=job_id, by=principal.id)
+    changes = options.model_dump(exclude_none=True) if options else {}
+    job = service.retry_job(
+        settings=settings, celery=celery, job_id=job_id, by=principal.id, changes=changes
+    )
     return JobPublic.of(job)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from synapse.api.deps import LimitQ, OffsetQ, SessionDep
 from synapse.api.schemas import AssetList, AssetPublic, ProjectList, ProjectPublic
@@ -32,13 +34,19 @@ def project_assets(
     principal: PrincipalDep,
     limit: LimitQ = 100,
     offset: OffsetQ = 0,
-    type: str | None = None,
-    q: str | None = None,
+    type: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=100, description="text in the tag")] = None,
+    prop: Annotated[
+        str | None, Query(max_length=300, description="`name=value`, or `name`: has it")
+    ] = None,
 ) -> AssetList:
-    """Assets of a project by tag, paginated, with the `total`; filter by `type` or tag text `q`."""
+    """Assets of a project by tag, paginated, with the `total`; filter by `type`, tag text `q`
+    or a property `prop`."""
     check_project(principal, project_id)
     project = get_project(session, project_id)
-    rows, total = list_assets(session, project, limit=limit, offset=offset, asset_type=type, q=q)
+    rows, total = list_assets(
+        session, project, limit=limit, offset=offset, asset_type=type, q=q, prop=prop
+    )
     return AssetList(
         items=[AssetPublic.of(a) for a in rows], total=total, limit=limit, offset=offset
     )

@@ -1,0 +1,322 @@
+"""Comparing staged rows with the project's assets, recording the ledger, writing what changed.
+
+In one transaction (SQLite's write lock; on PostgreSQL the import's transaction, which holds
+the project's advisory lock since it began):
+
+1. `created`: staged tags the project does not have: their values go to the ledger.
+2. `unchanged`: same type and the same properties (SQLite: the same JSON text; PostgreSQL: the
+   stored properties with the file's columns replaced are equal to the stored ones) — in SQL.
+3. The rest are compared in Python, field by field: `updated` with old → new for each changed
+   field, or `unchanged` when only the JSON text differed (key order, other properties).
+4. For the commit of a preview: this ledger is compared with the preview's; any asset whose
+   action or changes differ was changed in between, and nothing is written.
+5. Unless previewing: created assets inserted, updated ones rewritten; unchanged ones are not
+   written at all.
+
+An import sets the type and the properties of the columns it has (an empty cell removes that
+property); properties of columns the file does not have, or ignores, are kept — but for those
+the project's rules derive (`set`), which an updated asset loses for its rules stage to derive
+them again (`ledger.diff_asset`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from synapse.db.models import utcnow
+from synapse.errors import InvalidInput
+from synapse.imports.ledger import diff_asset
+from synapse.imports.writer import Stager
+
+BATCH = 5_000
+CONFLICTS_SHOWN = 50
+
+LEDGER = "asset_changes (job_id, project_id, tag, row, action, changes, applied, at)"
+
+
+@dataclass
+class Applied:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+
+
+Check = Callable[[], None]
+
+
+def _sql(stager: Stager, text: str) -> str:
+    """`:p` is the driver's placeholder; `{stage}` the staging table."""
+    return text.replace(":p", stager.param).replace("{stage}", stager.table)
+
+
+def _rows(cursor: Any) -> Iterable[Sequence[Any]]:
+    while batch := cursor.fetchmany(BATCH):
+        yield from batch
+
+
+class _Dialect:
+    """The few statements that differ between SQLite and PostgreSQL."""
+
+    def __init__(self, stager: Stager) -> None:
+        self.stager = stager
+        self.postgres = stager.dialect == "postgresql"
+        now = utcnow()
+        # SQLite keeps naive UTC text in SQLAlchemy's format; PostgreSQL takes the datetime.
+        self.stamp: Any = now if self.postgres else now.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def run(self, text: str, params: Sequence[Any] = ()) -> Any:
+        return self.stager.conn.execute(_sql(self.stager, text), tuple(params))
+
+    def many(self, text: str, rows: Sequence[Sequence[Any]]) -> None:
+        if self.postgres:
+            with self.stager.conn.cursor() as cursor:
+                cursor.executemany(_sql(self.stager, text), rows)
+        else:
+            self.stager.conn.executemany(_sql(self.stager, text), rows)
+
+    @property
+    def snapshot(self) -> str:
+        if self.postgres:
+            return "jsonb_build_object('type', s.type, 'properties', s.properties)"
+        return "json_object('type', s.type, 'properties', json(s.properties))"
+
+    def same(self, columns: Sequence[str]) -> tuple[str, list[Any]]:
+        """The SQL condition of an unchanged asset `a` for staged row `s`."""
+        if self.postgres:
+            return (
+                "a.type = s.type AND (a.properties - :p::text[]) || s.properties = a.properties",
+                [list(columns)],
+            )
+        return "a.type = s.type AND a.properties = s.properties", []
+
+    def open_candidates(self, condition: str, params: list[Any]) -> Any:
+        text = _sql(
+            self.stager,
+            "SELECT s.row_no, s.tag, s.type, s.properties, a.id, a.type, a.properties"
+            " FROM {stage} s JOIN assets a ON a.project_id = :p AND a.tag = s.tag"
+            f" WHERE NOT ({condition}) ORDER BY s.row_no",
+        )
+        if self.postgres:  # a server-side cursor: the rows come in batches, not all at once
+            cursor = self.stager.conn.cursor(name=f"cand_{self.stager.table}")
+            cursor.execute(text, (self.stager.project_id, *params))
+            return cursor
+        return self.stager.conn.execute(text, (self.stager.project_id, *params))
+
+    def create_updates_table(self) -> str:
+        name = f"upd_{self.stager.table}"
+        props = "jsonb" if self.postgres else "TEXT"
+        suffix = " ON COMMIT DROP" if self.postgres else ""
+        self.run(
+            f"CREATE TEMP TABLE {name} (id bigint, row_no bigint, tag text, type text,"
+            f" properties {props}, changes {props}){suffix}"
+        )
+        return name
+
+    def add_updates(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        if self.postgres:
+            with (
+                self.stager.conn.cursor() as cursor,
+                cursor.copy(
+                    f"COPY {table} (id, row_no, tag, type, properties, changes) FROM STDIN"
+                ) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return
+        self.many(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def update_assets(self, table: str) -> None:
+        self.run(
+            f"UPDATE assets SET type = u.type, properties = u.properties, updated_at = :p"
+            f" FROM {table} u WHERE assets.id = u.id",
+            (self.stamp,),
+        )
+
+    def drop(self, table: str) -> None:
+        if not self.postgres:
+            self.run(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+def apply_import(
+    stager: Stager,
+    *,
+    job_id: str,
+    columns: Sequence[str],
+    derived: Sequence[str] = (),
+    preview: bool,
+    insert_only: bool,
+    skipped: Sequence[tuple[int, str]],
+    commit_of: str | None,
+    checkpoint: Check,
+    committed: Check,
+) -> Applied:
+    """Compare, record and (unless `preview`) write, in one transaction; see the module text.
+
+    `checkpoint` may cancel (it writes nothing) until the commit; `committed` runs right after
+    it, before anything else can raise: from there on the import has happened.
+    """
+    sql = _Dialect(stager)
+    done = Applied(skipped=len(skipped))
+    project = stager.project_id
+    applied = not preview
+    ledger_head = (job_id, project)
+    stager.begin()
+    not_there = "NOT EXISTS (SELECT 1 FROM assets a WHERE a.project_id = :p AND a.tag = s.tag)"
+    cur = sql.run(
+        f"INSERT INTO {LEDGER} SELECT :p, :p, s.tag, s.row_no, 'created', {sql.snapshot}, :p, :p"
+        f" FROM {{stage}} s WHERE {not_there}",
+        (*ledger_head, applied, sql.stamp, project),
+    )
+    done.created = max(cur.rowcount, 0)
+    checkpoint()
+    updates = None
+    if not insert_only:
+        same, same_params = sql.same(columns)
+        cur = sql.run(
+            f"INSERT INTO {LEDGER} SELECT :p, :p, s.tag, s.row_no, 'unchanged', NULL, :p, :p"
+            " FROM {stage} s JOIN assets a ON a.project_id = :p AND a.tag = s.tag"
+            f" WHERE {same}",
+            (*ledger_head, applied, sql.stamp, project, *same_params),
+        )
+        done.unchanged = max(cur.rowcount, 0)
+        checkpoint()
+        updates = _compare(
+            sql, same, same_params, columns, frozenset(derived), done, ledger_head, applied
+        )
+        checkpoint()
+    if skipped:
+        _record_skipped(sql, skipped, ledger_head, applied)
+    if commit_of is not None:
+        _check_against_preview(sql, job_id=job_id, preview_id=commit_of, done=done)
+    if applied:
+        sql.run(
+            "INSERT INTO assets (project_id, tag, type, properties, created_at, updated_at)"
+            f" SELECT :p, s.tag, s.type, s.properties, :p, :p FROM {{stage}} s WHERE {not_there}",
+            (project, sql.stamp, sql.stamp, project),
+        )
+        if updates is not None and done.updated:
+            sql.update_assets(updates)
+        checkpoint()
+    if updates is not None:
+        sql.drop(updates)
+    stager.commit()
+    committed()
+    return done
+
+
+def _compare(
+    sql: _Dialect,
+    same: str,
+    same_params: list[Any],
+    columns: Sequence[str],
+    derived: frozenset[str],
+    done: Applied,
+    ledger_head: tuple[str, int],
+    applied: bool,
+) -> str:
+    """Field-by-field comparison of the staged rows that SQL could not call unchanged."""
+    table = sql.create_updates_table()
+    wanted = frozenset(columns)
+    unchanged: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    dumps = orjson.dumps
+    same_row = f"INSERT INTO {LEDGER} VALUES (:p, :p, :p, :p, 'unchanged', NULL, :p, :p)"
+
+    def flush() -> None:
+        nonlocal unchanged, updates
+        if updates:
+            sql.add_updates(table, updates)
+            done.updated += len(updates)
+        if unchanged:
+            sql.many(same_row, unchanged)
+            done.unchanged += len(unchanged)
+        unchanged, updates = [], []
+
+    cursor = sql.open_candidates(same, same_params)
+    try:
+        for row_no, tag, new_type, new_props, asset_id, old_type, old_props in _rows(cursor):
+            merged, changes = diff_asset(
+                old_type, _load(old_props), new_type, _load(new_props), wanted, derived
+            )
+            if changes:
+                updates.append(
+                    (asset_id, row_no, tag, new_type, dumps(merged).decode(),
+                     dumps(changes).decode())
+                )  # fmt: skip
+            else:
+                unchanged.append((*ledger_head, tag, row_no, applied, sql.stamp))
+            if len(updates) + len(unchanged) >= BATCH:
+                flush()
+    finally:
+        cursor.close()
+    flush()
+    sql.run(
+        f"INSERT INTO {LEDGER} SELECT :p, :p, u.tag, u.row_no, 'updated', u.changes, :p, :p"
+        f" FROM {table} u",
+        (*ledger_head, applied, sql.stamp),
+    )
+    return table
+
+
+def _load(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    loaded = orjson.loads(value) if value else {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _record_skipped(
+    sql: _Dialect, skipped: Sequence[tuple[int, str]], head: tuple[str, int], applied: bool
+) -> None:
+    rows = [(*head, tag[:100], row_no, applied, sql.stamp) for row_no, tag in skipped]
+    statement = f"INSERT INTO {LEDGER} VALUES (:p, :p, :p, :p, 'skipped', NULL, :p, :p)"
+    for start in range(0, len(rows), BATCH):
+        sql.many(statement, rows[start : start + BATCH])
+
+
+def _check_against_preview(sql: _Dialect, *, job_id: str, preview_id: str, done: Applied) -> None:
+    """Refuse (writing nothing) when this import would not do exactly what the preview showed."""
+    differs = (
+        "FROM asset_changes c LEFT JOIN asset_changes p"
+        " ON p.project_id = c.project_id AND p.tag = c.tag AND p.job_id = :p"
+        " WHERE c.job_id = :p AND c.action <> 'skipped' AND (p.id IS NULL"
+        " OR p.action <> c.action OR (c.action = 'updated' AND p.changes <> c.changes))"
+    )
+    params = (preview_id, job_id)
+    count = int(sql.run(f"SELECT count(*) {differs}", params).fetchone()[0])
+    if not count:
+        return
+    rows = sql.run(
+        f"SELECT c.tag, c.action, p.action {differs} ORDER BY c.row LIMIT {CONFLICTS_SHOWN}",
+        params,
+    ).fetchall()
+    conflicts = [
+        {
+            "tag": tag,
+            "reason": (
+                f"the preview showed {was or 'nothing'}, now it would be {now}"
+                if was != now
+                else "changed since the preview (its old values differ)"
+            ),
+        }
+        for tag, now, was in rows
+    ]
+    done.conflicts = conflicts
+    tags = ", ".join(c["tag"] for c in conflicts[:10])
+    more = f" and {count - 10:,} more" if count > 10 else ""
+    raise InvalidInput(
+        f"{count:,} asset{'s' if count != 1 else ''} changed since the preview ({tags}{more}); "
+        "nothing was written. Preview the file again to see the changes as they are now.",
+        details={
+            "status": "FAILURE",
+            "commit_of": preview_id,
+            "conflict_count": count,
+            "conflicts": conflicts,
+        },
+    )
