@@ -250,7 +250,10 @@ def test_job_list_filters_and_logs(system: System):
     assert listed["total"] == 2 and {j["id"] for j in listed["items"]} == {ok["id"], bad["id"]}
     assert [j["id"] for j in failed["items"]] == [bad["id"]]
     assert [j["id"] for j in completed.json()["items"]] == [ok["id"]]
-    assert logs["total"] == len(logs["items"]) >= 1 and "comma-separated" in logs["items"][0]["message"]
+    assert (
+        logs["total"] == len(logs["items"]) >= 1
+        and "comma-separated" in logs["items"][0]["message"]
+    )
     # A page of the lines after one: the total still counts every line of the job.
     assert rest.json()["total"] == logs["total"]
     assert rest.json()["items"] == logs["items"][1:2]

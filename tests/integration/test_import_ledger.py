@@ -70,14 +70,16 @@ def changes(system: System, job_id: str, action: str | None = None) -> list[dict
             return items
 
 
-def edited(rows: list[dict[str, str]], changed: int, added: int) -> list[dict[str, str]]:
+def edited(
+    rows: list[dict[str, str]], changed: int, added: int, start: int | None = None
+) -> list[dict[str, str]]:
     """Change power_kw of the first `changed` rows and the type of every 10th; add rows."""
     out = [dict(r) for r in rows]
     for i in range(changed):
         out[i]["power_kw"] = str(int(out[i]["power_kw"]) + 1000)
         if i % 10 == 0:
             out[i]["type"] = "Compressor"
-    start = len(rows)
+    start = int(rows[-1]["tag"][2:]) + 1 if start is None else start
     out += [
         {"tag": f"T-{i:05d}", "type": "Fan", "power_kw": "3", "area": "N"}
         for i in range(start, start + added)
@@ -87,20 +89,22 @@ def edited(rows: list[dict[str, str]], changed: int, added: int) -> list[dict[st
 
 def test_preview_commit_undo_round_trip(system: System) -> None:
     key = project()
-    rows = base_rows(2_000)
+    rows = base_rows(20_000)
     first = system.import_csv(rows_csv(rows), project=key)
     assert first["state"] == "SUCCESS", first
-    assert first["result"]["created_count"] == 2_000
+    assert first["result"]["created_count"] == 20_000
     before = all_assets(system, key)
 
-    new_rows = edited(rows, changed=100, added=50)
+    # The file leaves out 500 assets, changes 1,000 and adds 500: 20,000 rows.
+    new_rows = edited(rows[:19_500], changed=1_000, added=500, start=20_000)
     preview = system.import_csv(rows_csv(new_rows), project=key, mode="preview")
     assert preview["state"] == "SUCCESS", preview
     r = preview["result"]
-    assert (r["created_count"], r["updated_count"], r["unchanged_count"]) == (50, 100, 1_900)
+    assert (r["created_count"], r["updated_count"], r["unchanged_count"]) == (500, 1_000, 18_500)
     assert all_assets(system, key) == before  # nothing written
     counts = get(system, f"/api/v1/jobs/{preview['id']}/changes", limit=1)["counts"]
-    assert counts == {"created": 50, "updated": 100, "unchanged": 1_900, "skipped": 0}
+    assert counts == {"created": 500, "updated": 1_000, "unchanged": 18_500, "skipped": 0}
+    assert len(changes(system, preview["id"], "updated")) == 1_000
     updated = {c["tag"]: c["changes"] for c in changes(system, preview["id"], "updated")}
     assert updated["T-00000"] == {
         "type": {"old": "Motor", "new": "Compressor"},
@@ -115,9 +119,12 @@ def test_preview_commit_undo_round_trip(system: System) -> None:
     commit = system.wait_job(accepted.json()["job_id"])
     assert commit["state"] == "SUCCESS", commit
     c = commit["result"]
-    assert (c["created_count"], c["updated_count"], c["unchanged_count"]) == (50, 100, 1_900)
+    assert (c["created_count"], c["updated_count"], c["unchanged_count"]) == (500, 1_000, 18_500)
     after = all_assets(system, key)
-    assert len(after) == 2_050
+    assert len(after) == 20_500 and after["T-19999"] == before["T-19999"]
+    for item in changes(system, commit["id"], "updated"):  # exactly what the preview showed
+        assert item["changes"] == updated[item["tag"]]
+        assert after[item["tag"]]["properties"]["power_kw"] == item["changes"]["power_kw"]["new"]
     assert after["T-00000"] == {
         "type": "Compressor",
         "properties": {"power_kw": "1001", "area": "A0"},
@@ -135,10 +142,10 @@ def test_preview_commit_undo_round_trip(system: System) -> None:
     undo = system.wait_job(accepted.json()["job_id"])
     assert undo["state"] == "SUCCESS", undo
     u = undo["result"]
-    assert (u["deleted_count"], u["restored_count"], u["conflict_count"]) == (50, 99, 1)
+    assert (u["deleted_count"], u["restored_count"], u["conflict_count"]) == (500, 999, 1)
     assert u["conflicts"][0]["tag"] == "T-00005" and later["id"] in u["conflicts"][0]["reason"]
     restored = all_assets(system, key)
-    assert len(restored) == 2_000
+    assert len(restored) == 20_000
     for tag, values in before.items():
         if tag == "T-00005":
             assert restored[tag]["properties"]["area"] == "Z"
@@ -199,6 +206,16 @@ def test_identical_reimport_is_unchanged_and_writes_nothing(system: System) -> N
     assert "1,000 unchanged" in r["summary"]
     dry = system.import_csv(data, project=key, mode="dry_run")["result"]
     assert (dry["updated_count"], dry["unchanged_count"]) == (0, 1_000)
+    same = changes(system, second["id"], "unchanged")
+    assert [(c["row"], c["tag"]) for c in same] == [(i + 2, f"T-{i:05d}") for i in range(1_000)]
+    page = get(system, f"/api/v1/jobs/{second['id']}/changes", limit=10, offset=995)
+    assert page["total"] == 1_000 and [c["row"] for c in page["items"]] == [
+        997,
+        998,
+        999,
+        1000,
+        1001,
+    ]
     after = get(system, f"/api/v1/projects/{key}/assets", limit=1000)["items"]
     assert {a["tag"]: a["updated_at"] for a in after} == stamps  # not written at all
     assert first["id"] != second["id"]

@@ -33,6 +33,7 @@ from synapse.imports.ledger import diff_asset
 from synapse.imports.writer import Stager
 
 BATCH = 5_000
+UNCHANGED_CHUNK = 1_000  # unchanged assets per ledger row: [[row, tag], ...]
 CONFLICTS_SHOWN = 50
 
 LEDGER = "asset_changes (job_id, project_id, tag, row, action, changes, applied, at)"
@@ -79,6 +80,13 @@ class _Dialect:
                 cursor.executemany(_sql(self.stager, text), rows)
         else:
             self.stager.conn.executemany(_sql(self.stager, text), rows)
+
+    @property
+    def pairs(self) -> str:
+        """The aggregate of a group of staged rows as `[[row, tag], ...]`."""
+        if self.postgres:
+            return "jsonb_agg(jsonb_build_array(s.row_no, s.tag) ORDER BY s.row_no)"
+        return "json_group_array(json_array(s.row_no, s.tag))"
 
     @property
     def snapshot(self) -> str:
@@ -178,30 +186,33 @@ def apply_import(
     updates = None
     if not insert_only:
         same, same_params = sql.same(columns)
-        cur = sql.run(
-            f"INSERT INTO {LEDGER} SELECT :p, :p, s.tag, s.row_no, 'unchanged', NULL, :p, :p"
+        # Unchanged assets are many and say little: one ledger row per UNCHANGED_CHUNK of them.
+        sql.run(
+            f"INSERT INTO {LEDGER} SELECT :p, :p, '', min(s.row_no), 'unchanged',"
+            f" {sql.pairs}, :p, :p"
             " FROM {stage} s JOIN assets a ON a.project_id = :p AND a.tag = s.tag"
-            f" WHERE {same}",
+            f" WHERE {same} GROUP BY s.row_no / {UNCHANGED_CHUNK}",
             (*ledger_head, applied, sql.stamp, project, *same_params),
         )
-        done.unchanged = max(cur.rowcount, 0)
         checkpoint()
         updates = _compare(
             sql, same, same_params, columns, frozenset(derived), done, ledger_head, applied
         )
+        done.unchanged = stager.staged - done.created - done.updated
         checkpoint()
     if skipped:
         _record_skipped(sql, skipped, ledger_head, applied)
     if commit_of is not None:
         _check_against_preview(sql, job_id=job_id, preview_id=commit_of, done=done)
-    if applied:
+    if applied and done.created:
         sql.run(
             "INSERT INTO assets (project_id, tag, type, properties, created_at, updated_at)"
             f" SELECT :p, s.tag, s.type, s.properties, :p, :p FROM {{stage}} s WHERE {not_there}",
             (project, sql.stamp, sql.stamp, project),
         )
-        if updates is not None and done.updated:
-            sql.update_assets(updates)
+    if applied and updates is not None and done.updated:
+        sql.update_assets(updates)
+    if applied:
         checkpoint()
     if updates is not None:
         sql.drop(updates)
@@ -223,19 +234,22 @@ def _compare(
     """Field-by-field comparison of the staged rows that SQL could not call unchanged."""
     table = sql.create_updates_table()
     wanted = frozenset(columns)
-    unchanged: list[tuple[Any, ...]] = []
+    unchanged: list[tuple[int, str]] = []
     updates: list[tuple[Any, ...]] = []
     dumps = orjson.dumps
-    same_row = f"INSERT INTO {LEDGER} VALUES (:p, :p, :p, :p, 'unchanged', NULL, :p, :p)"
+    same_row = f"INSERT INTO {LEDGER} VALUES (:p, :p, '', :p, 'unchanged', :p, :p, :p)"
 
     def flush() -> None:
         nonlocal unchanged, updates
         if updates:
             sql.add_updates(table, updates)
             done.updated += len(updates)
-        if unchanged:
-            sql.many(same_row, unchanged)
-            done.unchanged += len(unchanged)
+        for start in range(0, len(unchanged), UNCHANGED_CHUNK):
+            pairs = unchanged[start : start + UNCHANGED_CHUNK]
+            sql.many(
+                same_row,
+                [(*ledger_head, pairs[0][0], dumps(pairs).decode(), applied, sql.stamp)],
+            )
         unchanged, updates = [], []
 
     cursor = sql.open_candidates(same, same_params)
@@ -250,7 +264,7 @@ def _compare(
                      dumps(changes).decode())
                 )  # fmt: skip
             else:
-                unchanged.append((*ledger_head, tag, row_no, applied, sql.stamp))
+                unchanged.append((row_no, tag))
             if len(updates) + len(unchanged) >= BATCH:
                 flush()
     finally:
@@ -281,31 +295,48 @@ def _record_skipped(
 
 
 def _check_against_preview(sql: _Dialect, *, job_id: str, preview_id: str, done: Applied) -> None:
-    """Refuse (writing nothing) when this import would not do exactly what the preview showed."""
-    differs = (
+    """Refuse (writing nothing) when this import would not do exactly what the preview showed:
+    an asset created or updated by one and not the other, or updated from other old values."""
+    wanted = "('created', 'updated')"
+    this_not_that = (
         "FROM asset_changes c LEFT JOIN asset_changes p"
         " ON p.project_id = c.project_id AND p.tag = c.tag AND p.job_id = :p"
-        " WHERE c.job_id = :p AND c.action <> 'skipped' AND (p.id IS NULL"
+        f" AND p.action IN {wanted}"
+        f" WHERE c.job_id = :p AND c.action IN {wanted} AND (p.id IS NULL"
         " OR p.action <> c.action OR (c.action = 'updated' AND p.changes <> c.changes))"
     )
+    that_not_this = (
+        "FROM asset_changes p WHERE p.job_id = :p AND p.action IN "
+        + wanted
+        + " AND NOT EXISTS (SELECT 1 FROM asset_changes c WHERE c.project_id = p.project_id"
+        f" AND c.tag = p.tag AND c.job_id = :p AND c.action IN {wanted})"
+    )
     params = (preview_id, job_id)
-    count = int(sql.run(f"SELECT count(*) {differs}", params).fetchone()[0])
+    count = int(sql.run(f"SELECT count(*) {this_not_that}", params).fetchone()[0])
+    count += int(sql.run(f"SELECT count(*) {that_not_this}", params).fetchone()[0])
     if not count:
         return
     rows = sql.run(
-        f"SELECT c.tag, c.action, p.action {differs} ORDER BY c.row LIMIT {CONFLICTS_SHOWN}",
+        f"SELECT c.row, c.tag, c.action, p.action {this_not_that}"
+        f" ORDER BY c.row LIMIT {CONFLICTS_SHOWN}",
         params,
     ).fetchall()
+    rows += sql.run(
+        f"SELECT p.row, p.tag, 'unchanged', p.action {that_not_this}"
+        f" ORDER BY p.row LIMIT {CONFLICTS_SHOWN}",
+        params,
+    ).fetchall()
+    rows.sort(key=lambda r: r[0])
     conflicts = [
         {
             "tag": tag,
             "reason": (
-                f"the preview showed {was or 'nothing'}, now it would be {now}"
+                f"the preview showed {was or 'unchanged'}, now it would be {now}"
                 if was != now
                 else "changed since the preview (its old values differ)"
             ),
         }
-        for tag, now, was in rows
+        for _row, tag, now, was in rows[:CONFLICTS_SHOWN]
     ]
     done.conflicts = conflicts
     tags = ", ".join(c["tag"] for c in conflicts[:10])

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
 from synapse.db.models import AssetChange, Job
@@ -71,23 +71,65 @@ def as_changes(action: str, stored: Any) -> Changes:
     return stored
 
 
+def _pairs_length(session: Session) -> Any:
+    """How many assets an `unchanged` row stands for (its `[[row, tag], ...]`)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    return (func.jsonb_array_length if postgres else func.json_array_length)(AssetChange.changes)
+
+
 def counts_of(session: Session, job_id: str) -> dict[str, int]:
     rows = session.execute(
-        select(AssetChange.action, func.count())
+        select(
+            AssetChange.action,
+            func.count(),
+            func.sum(case((AssetChange.action == "unchanged", _pairs_length(session)), else_=0)),
+        )
         .where(AssetChange.job_id == job_id)
         .group_by(AssetChange.action)
     ).all()
-    found = Counter({str(action): int(n) for action, n in rows})
+    found: Counter[str] = Counter()
+    for action, n, pairs in rows:
+        found[str(action)] = int(pairs or 0) if action == "unchanged" else int(n)
     return {action: found[action] for action in ACTIONS}
+
+
+def _unchanged_page(session: Session, job_id: str, *, limit: int, offset: int) -> list[Any]:
+    """A page of the unchanged assets, which are kept UNCHANGED_CHUNK to a ledger row."""
+    chunks = session.execute(
+        select(AssetChange.id, _pairs_length(session))
+        .where(AssetChange.job_id == job_id, AssetChange.action == "unchanged")
+        .order_by(AssetChange.row)
+    ).all()
+    wanted, start = [], 0
+    for chunk_id, length in chunks:
+        end = start + int(length or 0)
+        if end > offset and start < offset + limit:
+            wanted.append((chunk_id, start))
+        start = end
+    items: list[Any] = []
+    for chunk_id, first in wanted:
+        stored: Any = session.get_one(AssetChange, chunk_id).changes or []
+        pairs: list[tuple[int, str]] = sorted((int(r), str(t)) for r, t in stored)
+        for i, (row, tag) in enumerate(pairs, start=first):
+            if offset <= i < offset + limit:
+                items.append({"row": row, "tag": tag, "action": "unchanged", "changes": {}})
+    return items
 
 
 def list_changes(
     session: Session, job_id: str, *, action: str | None, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    query = select(AssetChange).where(AssetChange.job_id == job_id)
+    """A page of a job's ledger by row; without `action`, the unchanged assets come last."""
+    counts = counts_of(session, job_id)
+    if action == "unchanged":
+        total = counts["unchanged"]
+        return _unchanged_page(session, job_id, limit=limit, offset=offset), total
+    query = select(AssetChange).where(
+        AssetChange.job_id == job_id, AssetChange.action != "unchanged"
+    )
     if action:
         query = query.where(AssetChange.action == action)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    others = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
     rows = session.scalars(
         query.order_by(AssetChange.row, AssetChange.id).limit(limit).offset(offset)
     ).all()
@@ -95,7 +137,13 @@ def list_changes(
         {"row": r.row, "tag": r.tag, "action": r.action, "changes": as_changes(r.action, r.changes)}
         for r in rows
     ]
-    return items, int(total)
+    if action:
+        return items, others
+    if len(items) < limit:
+        items += _unchanged_page(
+            session, job_id, limit=limit - len(items), offset=max(0, offset - others)
+        )
+    return items, others + counts["unchanged"]
 
 
 def asset_history(
@@ -154,11 +202,3 @@ def record(
             for tag, action, changes in entries
         ],
     )
-
-
-def written_tags(session: Session, job_id: str) -> list[str]:
-    """The tags a job created or updated (what an import's rules stage looks at)."""
-    query = select(AssetChange.tag).where(
-        AssetChange.job_id == job_id, AssetChange.action.in_(("created", "updated"))
-    )
-    return list(session.scalars(query))

@@ -13,7 +13,7 @@ from synapse.config import Settings
 from synapse.db.engine import get_engine, session_scope
 from synapse.db.models import Job
 from synapse.errors import InvalidInput
-from synapse.imports import ledger, mappings
+from synapse.imports import mappings
 from synapse.imports.apply import Applied, apply_import
 from synapse.imports.table import Layout, read_layout
 from synapse.imports.validate import RowError, RowValidator
@@ -22,7 +22,7 @@ from synapse.jobs import store
 from synapse.projects import ensure_project
 from synapse.rules.schemas import SEVERITIES
 from synapse.rules.service import run_rules
-from synapse.rules.store import derived_properties, has_enabled_rules
+from synapse.rules.store import WrittenBy, derived_properties, has_enabled_rules
 
 MODES = ("upsert", "insert", "preview", "dry_run")  # dry_run: the old name of preview
 BATCH = 5_000
@@ -128,10 +128,13 @@ def run_import(settings: Settings, req: ImportRequest, progress: Progress) -> di
     findings = None
     if rules_on and (applied.created or applied.updated):
         # The last stage: the project's rules on the assets this import wrote.
-        with session_scope(settings) as session:
-            touched = ledger.written_tags(session, req.job_id or "")
         ran = run_rules(
-            settings, req.project_key, progress, touched, job_id=req.job_id, span=(READ_SHARE, 99)
+            settings,
+            req.project_key,
+            progress,
+            WrittenBy(req.job_id or ""),
+            job_id=req.job_id,
+            span=(READ_SHARE, 99),
         )
         findings = ran["findings"]
     if errors and req.job_id:

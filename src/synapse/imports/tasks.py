@@ -12,6 +12,7 @@ from synapse.imports.service import ImportRequest, run_import
 from synapse.imports.undo import run_undo
 from synapse.jobs.task import JobTask
 from synapse.rules.service import project_has_rules, run_rules
+from synapse.rules.store import WrittenBy
 
 
 @shared_task(base=JobTask, bind=True, name="import_csv_assets")  # type: ignore[untyped-decorator]
@@ -60,9 +61,11 @@ def undo_import(self: JobTask, project_id: str, import_job_id: str) -> dict[str,
         checkpoint=job.checkpoint,
         committed=lambda: job.past_point_of_no_return("the undo was written"),
     )
-    restored = result.pop("restored_tags")
-    if restored and project_has_rules(settings, project_id):
-        ran = run_rules(settings, project_id, job, restored, job_id=self.request.id, span=(50, 99))
+    if result["restored_count"] and project_has_rules(settings, project_id):
+        ran = run_rules(
+            settings, project_id, job, WrittenBy(self.request.id), job_id=self.request.id,
+            span=(50, 99),
+        )  # fmt: skip
         result["findings"] = ran["findings"]
     for conflict in result["conflicts"][:20]:
         job.log("WARNING", f"{conflict['tag']} left as it is: {conflict['reason']}")

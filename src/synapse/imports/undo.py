@@ -190,7 +190,6 @@ def run_undo(
         "restored_count": len(restored),
         "conflict_count": len(conflicts),
         "conflicts": conflicts[:CONFLICTS_IN_RESULT],
-        "restored_tags": restored,
         "duration_seconds": round(time.perf_counter() - started, 3),
     }
 

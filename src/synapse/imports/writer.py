@@ -21,6 +21,7 @@ Row = tuple[int, str, str, str]  # spreadsheet row, tag, type, properties JSON
 
 class Stager(Protocol):
     project_id: int
+    staged: int
     table: str
     conn: Any
     dialect: str
@@ -61,6 +62,7 @@ class _Staging:
 
     def __init__(self, engine: Engine, project_id: int) -> None:
         self.project_id = project_id
+        self.staged = 0  # rows added
         self.table = _table_name()
         self._raw = engine.raw_connection()
         self.conn: Any = _driver(self._raw)
@@ -90,6 +92,7 @@ class SqliteStager(_Staging):
         )
 
     def add(self, rows: list[Row]) -> None:
+        self.staged += len(rows)
         self.conn.execute("BEGIN")
         self.conn.executemany(f"INSERT INTO {self.table} VALUES (?, ?, ?, ?)", rows)
         self.conn.execute("COMMIT")
@@ -141,6 +144,7 @@ class PostgresStager(_Staging):
         self._copy: Any = self._copy_cm.__enter__()
 
     def add(self, rows: list[Row]) -> None:
+        self.staged += len(rows)
         esc = _COPY_ESCAPES
         data = "".join(
             f"{row_no}\t{tag.translate(esc)}\t{kind.translate(esc)}\t{props.translate(esc)}\n"

@@ -204,20 +204,20 @@ def _sheets(
 def _formats(zf: zipfile.ZipFile, part: str | None, date1904: bool) -> dict[str, Formatter]:
     codes = dict(BUILTIN_FORMATS)
     styles: list[int] = []
-    in_cell_xfs = [False]
+    inside = {"numFmts": False, "cellXfs": False}  # not dxfs' numFmt nor cellStyleXfs' xf
 
     def start(name: str, attrs: dict[str, str]) -> None:
         local = _local(name)
-        if local == "numFmt":
+        if local in inside:
+            inside[local] = True
+        elif local == "numFmt" and inside["numFmts"]:
             codes[_int(attrs.get("numFmtId"), "number format")] = attrs.get("formatCode", "")
-        elif local == "cellXfs":
-            in_cell_xfs[0] = True
-        elif local == "xf" and in_cell_xfs[0]:
+        elif local == "xf" and inside["cellXfs"]:
             styles.append(_int(attrs.get("numFmtId"), "number format"))
 
     def end(name: str) -> None:
-        if _local(name) == "cellXfs":
-            in_cell_xfs[0] = False
+        if _local(name) in inside:
+            inside[_local(name)] = False
 
     if part:
         parse_entry(zf, part, start, end)
@@ -305,9 +305,12 @@ class _SheetParser:
             self.collecting = True
         elif tag == "row":
             ref = attrs.get("r")
-            self.row, self.col = (_int(ref, "row number") if ref else self.row + 1), 0
-            if not 0 < self.row <= MAX_ROWS:
-                raise UnsupportedMedia(f"the workbook is damaged: a row numbered {self.row}")
+            row = _int(ref, "row number") if ref else self.row + 1
+            if not self.row < row <= MAX_ROWS:  # ascending, as Excel requires: at most 2^20
+                raise UnsupportedMedia(
+                    f"the workbook is damaged: a row numbered {row} (after row {self.row})"
+                )
+            self.row, self.col = row, 0
         elif tag == "rPh":  # a phonetic run: its text is not the cell's
             self.phonetic = True
 

@@ -8,7 +8,6 @@ call is a cancel checkpoint; a cancel during the write rolls it back.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any, Protocol
 
 from celery import Celery
@@ -105,7 +104,7 @@ def run_rules(
     settings: Settings,
     project_key: str,
     progress: Progress,
-    tags: Sequence[str] | None = None,
+    tags: store.Scope = None,
     *,
     job_id: str | None = None,
     span: tuple[int, int] = (0, 100),
@@ -126,7 +125,7 @@ def run_rules(
             raise InvalidInput(f"project {project_key} not found")
         project_id = project.id
         rules, broken = compile_rules(store.enabled_rules(session, project_id))
-        total = store.count_assets(session, project_id) if tags is None else len(set(tags))
+        total = store.count_scope(session, project_id, tags)
     for line in broken:
         progress.log("WARNING", line)
 

@@ -8,12 +8,14 @@ transaction, never one statement per asset.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from sqlalchemy import (
     Connection,
     Engine,
+    Select,
     Text,
     case,
     cast,
@@ -146,15 +148,40 @@ def _rows(conn: Connection, query: Any) -> Iterator[AssetRow]:
         result.close()
 
 
-def stream_assets(
-    conn: Connection, project_id: int, tags: Sequence[str] | None = None
-) -> Iterator[AssetRow]:
+@dataclass(frozen=True)
+class WrittenBy:
+    """The assets a job created or updated, by its ledger: an import's (or undo's) rules stage
+    reads them with one query instead of lists of tags."""
+
+    job_id: str
+
+    def tags(self) -> Select[Any]:
+        return select(AssetChange.tag).where(
+            AssetChange.job_id == self.job_id,
+            AssetChange.action.in_(("created", "updated", "restored")),
+        )
+
+
+Scope = Sequence[str] | WrittenBy | None  # None: the whole project
+
+
+def count_scope(session: Session, project_id: int, tags: Scope) -> int:
+    if tags is None:
+        return count_assets(session, project_id)
+    if isinstance(tags, WrittenBy):
+        return int(session.scalar(select(func.count()).select_from(tags.tags().subquery())) or 0)
+    return len(set(tags))
+
+
+def stream_assets(conn: Connection, project_id: int, tags: Scope = None) -> Iterator[AssetRow]:
     """The project's assets (only `tags`, when given) in batches, by id."""
     query = select(Asset.id, Asset.tag, Asset.type, cast(Asset.properties, Text)).where(
         Asset.project_id == project_id
     )
     if tags is None:
         yield from _rows(conn, query.order_by(Asset.id))
+    elif isinstance(tags, WrittenBy):
+        yield from _rows(conn, query.where(Asset.tag.in_(tags.tags())).order_by(Asset.id))
     elif len(tags) > SCAN_ABOVE:
         wanted = set(tags)
         yield from (a for a in _rows(conn, query.order_by(Asset.id)) if a.tag in wanted)
@@ -173,7 +200,7 @@ def replace_findings(
     engine: Engine,
     *,
     project_id: int,
-    tags: Sequence[str] | None,
+    tags: Scope,
     outcome: Outcome,
     job_id: str | None,
     checkpoint: Check,
@@ -286,9 +313,16 @@ def _patch_postgres(conn: Connection, patches: Patches, stamp: Any, checkpoint: 
         )
 
 
-def _delete_findings(conn: Connection, project_id: int, tags: Sequence[str] | None) -> None:
+def _delete_findings(conn: Connection, project_id: int, tags: Scope) -> None:
     if tags is None:
         conn.execute(delete(Finding).where(Finding.project_id == project_id))
+        return
+    if isinstance(tags, WrittenBy):
+        conn.execute(
+            delete(Finding).where(
+                Finding.project_id == project_id, Finding.asset_tag.in_(tags.tags())
+            )
+        )
         return
     unique = sorted(set(tags))
     for start in range(0, len(unique), TAG_CHUNK):
