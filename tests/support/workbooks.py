@@ -53,20 +53,25 @@ def entries_of(path: Path, skip: str) -> list[tuple[str, bytes, int, int]]:
                 for i in zf.infolist() if i.filename != skip]  # fmt: skip
 
 
-def zip_bomb(tmp_path: Path, expanded_mb: int = 1_050) -> bytes:
-    """A workbook of about 1 MB whose second sheet expands to `expanded_mb` MB of spaces:
-    deflate blocks that each start afresh, so one compressed block serves for all."""
-    book = small_workbook(tmp_path / "for-bomb.xlsx")
+def bomb_entry(name: str, expanded_mb: int) -> tuple[str, bytes, int, int]:
+    """A zip entry for write_zip of `expanded_mb` MB of spaces: deflate blocks that each start
+    afresh, so one compressed block serves for all and at most 1 MB is ever expanded here."""
     block = b" " * MB
     packer = zlib.compressobj(9, zlib.DEFLATED, -15)
     piece = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
     crc = 0
     for _ in range(expanded_mb):
         crc = zlib.crc32(block, crc)
-    data = piece * expanded_mb + packer.flush()
+    return name, piece * expanded_mb + packer.flush(), crc, expanded_mb * MB
+
+
+def zip_bomb(tmp_path: Path, expanded_mb: int = 1_050) -> bytes:
+    """A workbook of about 1 MB whose second sheet expands to `expanded_mb` MB of spaces."""
+    book = small_workbook(tmp_path / "for-bomb.xlsx")
     name = "xl/worksheets/sheet2.xml"
-    path = write_zip(tmp_path / "bomb.xlsx",
-                     [*entries_of(book, name), (name, data, crc, expanded_mb * MB)])  # fmt: skip
+    path = write_zip(
+        tmp_path / "bomb.xlsx", [*entries_of(book, name), bomb_entry(name, expanded_mb)]
+    )
     return path.read_bytes()
 
 

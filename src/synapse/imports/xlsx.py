@@ -4,8 +4,9 @@ The sheet's XML is streamed from the zip through expat (see xlsx_safety for the 
 why expat: docs/imports.md, Reading workbooks), one chunk at a time, so memory stays bounded
 whatever the row count; only the shared strings and the styles' number formats are held.
 Cells read as Excel's General format shows them (15 significant digits), except percent
-formats ("50%"), date/time formats (ISO text), and all-zero formats like "000" ("007").
-Formulas give their cached value and are never evaluated; macros are ignored.
+formats ("50%"), date/time formats (ISO text), and all-zero formats like "000" ("007"); those
+display rules are in xlsx_cells. Formulas give their cached value and are never evaluated;
+macros are ignored.
 """
 
 from __future__ import annotations
@@ -14,15 +15,13 @@ import posixpath
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import lru_cache, partial
 from pathlib import Path
 from types import TracebackType
 
 from synapse.errors import InvalidInput, UnsupportedMedia
+from synapse.imports.xlsx_cells import BUILTIN_FORMATS, Formatter, formatter, general, unescape
 from synapse.imports.xlsx_safety import (
     check_zip_safety,
     detect_kind,
@@ -41,98 +40,7 @@ MAX_SHARED_CHARS = 128_000_000
 MAIN = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",
         "http://purl.oclc.org/ooxml/spreadsheetml/main")  # fmt: skip
 TAGS = {f"{ns} {local}": local for ns in MAIN for local in ("c", "v", "t", "row", "rPh")}
-BUILTIN_FORMATS = {9: "0%", 10: "0.00%", 14: "yyyy-mm-dd", 15: "d-mmm-yy", 16: "d-mmm",
-                   17: "mmm-yy", 18: "h:mm AM/PM", 19: "h:mm:ss AM/PM", 20: "h:mm", 21: "h:mm:ss",
-                   22: "yyyy-mm-dd h:mm", 45: "mm:ss", 46: "[h]:mm:ss", 47: "mm:ss.0"}  # fmt: skip
-BUILTIN_FORMATS |= {i: "yyyy-mm-dd" for i in (*range(27, 37), *range(50, 59))}  # East Asian
-EPOCH_1900 = datetime(1899, 12, 30)  # serial 61 = 1900-03-01 (Excel counts a 1900-02-29)
-EPOCH_1904 = datetime(1904, 1, 1)
-
-Formatter = Callable[[str], str]
-_ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
-_LITERALS = re.compile(r'"[^"]*"|\\.|[_*].')
-_ELAPSED = re.compile(r"\[(?:h+|m+|s+)\]", re.IGNORECASE)
-_BRACKETS = re.compile(r"\[[^\]]*\]")
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"[A-Z]*\d*(?::[A-Z]*(\d+))?")
-
-
-# -- what a person sees ---------------------------------------------------------------------
-
-
-def unescape(text: str) -> str:
-    """OOXML's `_xHHHH_` escapes (`_x000D_` is a carriage return) as characters."""
-    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), text) if "_x" in text else text
-
-
-def general(raw: str) -> str:
-    """A number as Excel's General format shows it: up to 15 significant digits."""
-    if raw.isdigit() and len(raw) < 16 and raw.isascii():
-        return raw
-    try:
-        x = float(raw)
-    except ValueError:
-        return raw
-    if x.is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    text = f"{x:.15g}"
-    if "e" not in text:
-        return text  # nan and inf too
-    mantissa, exponent = text.split("e")
-    return f"{mantissa}E{exponent[0]}{int(exponent[1:]):02d}"
-
-
-@lru_cache(maxsize=4096)  # a column often repeats its values
-def _percent(decimals: int, raw: str) -> str:
-    try:
-        scaled = Decimal(f"{float(raw) * 100:.15g}").quantize(Decimal(1).scaleb(-decimals),
-                                                               ROUND_HALF_UP)  # fmt: skip
-    except (ValueError, InvalidOperation):
-        return general(raw)
-    return f"{abs(scaled) if not scaled else scaled:f}%"
-
-
-def _zeros(width: int, raw: str) -> str:
-    text = general(raw)
-    return text.zfill(width) if text.isdigit() else text
-
-
-@lru_cache(maxsize=4096)
-def _moment(kind: str, date1904: bool, raw: str) -> str:
-    try:
-        x = float(raw)
-        seconds = round(x * 86400)
-        if not 0 <= x < 2958466:  # 9999-12-31: Excel shows #### past it
-            return general(raw)
-        if kind in ("time", "elapsed"):
-            hours, rest = divmod(seconds if kind == "elapsed" else seconds % 86400, 3600)
-            return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
-        base = EPOCH_1904 if date1904 else EPOCH_1900 + timedelta(days=x < 61)
-        moment = base + timedelta(seconds=seconds)
-    except (ValueError, OverflowError):
-        return general(raw)
-    return moment.date().isoformat() if kind == "date" else moment.isoformat(timespec="seconds")
-
-
-def formatter(code: str, date1904: bool = False) -> Formatter:
-    """What a number format code shows, reduced to the display rules of this module."""
-    plain = _LITERALS.sub("", code).split(";")[0]
-    elapsed = bool(_ELAPSED.search(plain))
-    plain = _BRACKETS.sub("", plain).lower()
-    for word in ("general", "am/pm", "a/p"):
-        plain = plain.replace(word, "")
-    if "e+" in plain or "e-" in plain:
-        return general
-    has_time = elapsed or "h" in plain or "s" in plain
-    has_date = "y" in plain or "d" in plain or ("m" in plain and not has_time)
-    if has_date or has_time:
-        kind = "datetime" if has_date and has_time else "date" if has_date else "time"
-        return partial(_moment, "elapsed" if elapsed and not has_date else kind, date1904)
-    if "%" in plain:
-        decimals = re.search(r"\.([0#?]*)", plain)
-        return partial(_percent, len(decimals.group(1)) if decimals else 0)
-    if re.fullmatch(r"0{2,}", plain.strip()):
-        return partial(_zeros, len(plain.strip()))
-    return general
 
 
 # -- the workbook's parts -------------------------------------------------------------------
@@ -392,8 +300,8 @@ class XlsxTable:
     def __init__(self, zf: zipfile.ZipFile, book: Book, index: int) -> None:
         self._zf, self._book, self._index = zf, book, index
         self._open: list[Rows] = []
-        self.sheets = tuple(s.name for s in book.sheets)
-        self.sheet = self.sheets[index]
+        self.sheets: tuple[str, ...] = tuple(s.name for s in book.sheets)
+        self.sheet: str = self.sheets[index]
 
     def describe(self) -> str:
         return f"sheet {self.sheet!r} ({self._index + 1} of {len(self.sheets)})"

@@ -87,6 +87,7 @@ def detect_kind(path: Path) -> Literal["xlsx", "csv"]:
 
 _OLE_DAMAGED = "the file is a damaged OLE compound file (an old Office format), not a workbook"
 _FREE = 0xFFFFFFFA  # sector ids from here on are markers (end of chain, free, FAT, DIFAT)
+MAX_OLE_DIRECTORY = 1024  # directory sectors read: 4,096+ entries; Office files have tens
 
 
 def _ole_problem(names: set[str]) -> str:
@@ -110,7 +111,8 @@ def ole_stream_names(path: Path) -> set[str]:
         per = sector_size // 4
         fat_count, first_dir = struct.unpack_from("<II", header, 0x2C)
         next_difat = struct.unpack_from("<I", header, 0x44)[0]
-        sectors = size // sector_size  # an upper bound of every count and chain below
+        sectors = size // sector_size
+        fat_count = min(fat_count, sectors // per + 1)  # FAT sectors needed to map the file
 
         def sector(index: int) -> bytes:
             fh.seek((index + 1) * sector_size)
@@ -126,11 +128,11 @@ def ole_stream_names(path: Path) -> set[str]:
             *more, next_difat = struct.unpack(f"<{per}I", sector(next_difat))
             difat += more
         fat: list[int] = []
-        for index in [s for s in difat if s < _FREE][: min(fat_count, sectors)]:
+        for index in [s for s in difat if s < _FREE][:fat_count]:
             fat += struct.unpack(f"<{per}I", sector(index))
         names: set[str] = set()
         current, seen = first_dir, set[int]()
-        while current < _FREE and current not in seen and len(seen) <= sectors:
+        while current < _FREE and current not in seen and len(seen) < MAX_OLE_DIRECTORY:
             seen.add(current)
             data = sector(current)
             for at in range(0, sector_size, 128):
