@@ -92,37 +92,6 @@ def shot(page: Page, name: str) -> None:
         page.screenshot(path=str(Path(SHOTS) / name), full_page=True)
 
 
-def test_upload_3000_rows_bar_reaches_100_and_job_is_completed(ui: UpInstance, page: Page) -> None:
-    page.goto(f"{ui.base_url}/upload")
-    page.evaluate(
-        """() => { window.__pcts = [];
-        new MutationObserver(() => {
-          const el = document.querySelector('#progress-card .progress');
-          if (el) window.__pcts.push(Number(el.getAttribute('aria-valuenow')));
-        }).observe(document.body, {subtree: true, attributes: true,
-                                    attributeFilter: ['aria-valuenow']}); }"""
-    )
-    page.fill("input[name=project_id]", "proj-ui")
-    page.set_input_files(
-        "input[name=file]",
-        files=[{"name": "assets.csv", "mimeType": "text/csv", "buffer": assets_csv(3000)}],
-    )
-    page.click("button[type=submit]")
-    bar = page.locator("#progress-card .progress")
-    expect(bar).to_have_attribute("aria-valuenow", "100", timeout=30_000)
-    expect(page.locator("#job-state")).to_have_text("success")
-    expect(page.locator("#summary")).to_contain_text("Created 3,000")
-    seen = page.evaluate("window.__pcts")
-    assert seen[-1] == 100 and seen == sorted(seen), seen
-    expect(page.locator("#banner")).to_be_hidden()  # the socket was closed on purpose
-    shot(page, "upload.png")
-    job_id = page.locator("#job-link").get_attribute("href").rsplit("/", 1)[1]  # type: ignore[union-attr]
-
-    page.goto(f"{ui.base_url}/")
-    row = page.locator(f"[data-group=completed] #job-{job_id}")
-    expect(row).to_contain_text("Import complete: 3,000 created")
-
-
 def test_cancel_a_running_job_from_the_queue_page(ui: UpInstance, page: Page) -> None:
     page.goto(f"{ui.base_url}/")
     job_id = submit(ui, "test.sleeper", project="proj-ui", seconds=60, step=0.1)

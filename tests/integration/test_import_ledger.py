@@ -281,3 +281,11 @@ def test_mapping_is_remembered_per_header(system: System) -> None:
 
 def client_upload(system: System, key: str, data: bytes, **form: str) -> Any:
     return system.upload(data, project=key, **form)
+
+
+def test_a_project_key_with_spaces_around_is_the_same_project(system: System) -> None:
+    key = project()
+    first = system.import_csv(b"tag,type\nK-1,Pump\n", project=key)
+    second = system.import_csv(b"tag,type\nK-2,Pump\n", project=f"  {key} ")
+    assert second["project_id"] == first["project_id"] == key
+    assert set(all_assets(system, key)) == {"K-1", "K-2"}

@@ -34,7 +34,7 @@ from sqlalchemy import MetaData, func, inspect, select, table, text
 from synapse.config import Settings
 from synapse.db.engine import get_engine, session_scope
 from synapse.db.migrate import upgrade
-from synapse.db.models import Job, JobLog, JobRowError, StoredFile
+from synapse.db.models import AssetChange, Job, JobLog, JobRowError, PrunedJob, StoredFile
 from synapse.jobs.states import FINISHED
 from synapse.maintenance.backup import run_backup
 from synapse.maintenance.backup_files import list_backups, manifest_path
@@ -331,6 +331,9 @@ def test_pruning_deletes_old_jobs_with_their_logs_uploads_and_files(maint: Syste
         s.add(JobLog(job_id=a, at=datetime.now(UTC), level="INFO", message="x"))
         s.add(JobLog(job_id=a, at=datetime.now(UTC), level="INFO", message="y"))
         s.add(JobRowError(job_id=b, row=2, column="tag", value="", reason="missing"))
+        s.add(AssetChange(job_id=a, project_id=1, tag="A", row=2, action="created",
+                          changes={"type": "Motor", "properties": {}}, applied=True,
+                          at=datetime.now(UTC)))  # fmt: skip
         export = export_dir / f"{uuid.uuid4()}.csv"
         export.write_text("x")
         s.add(StoredFile(id=str(uuid.uuid4()), job_id=a, kind="export", name="e.csv",
@@ -360,8 +363,14 @@ def test_pruning_deletes_old_jobs_with_their_logs_uploads_and_files(maint: Syste
         )
         backup_row = s.get(StoredFile, kept_backup)
         assert backup_row is not None and backup_row.job_id is None
+        ledger = select(func.count()).select_from(AssetChange).where(AssetChange.job_id == a)
+        assert s.scalar(ledger) == 0  # the import's ledger went with it
+        assert s.get(PrunedJob, a) is not None
     assert not a_upload.exists() and not export.exists() and not orphan.exists()
     assert shared_upload.exists()  # a kept retry still reads it
+    with maint.client() as client:
+        undo = client.post(f"/api/v1/jobs/{a}/undo")
+    assert undo.status_code == 409 and "pruned" in undo.json()["detail"], undo.text
 
 
 # -- failures ---------------------------------------------------------------------------------

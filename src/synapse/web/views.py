@@ -1,4 +1,5 @@
-"""The admin pages: Job Queue, job detail, upload, login. Server-rendered, a little JavaScript."""
+"""The admin pages: Job Queue, job detail, login; Import, Imports and Assets in their own modules.
+Server-rendered, a little JavaScript."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from synapse.auth import Principal, authenticate
 from synapse.files import files_of_job
 from synapse.jobs import store
 from synapse.jobs.store import duration_seconds
-from synapse.projects import list_projects
 from synapse.web import present
 from synapse.web.queue import QueueFilter, queue_view
 
@@ -161,14 +161,9 @@ def job_body(
     return render(request, "_job_body.html", principal, **_job_context(session, job_id, principal))
 
 
-@router.get("/upload", response_class=HTMLResponse)
-def upload_page(request: Request, session: SessionDep, principal: PagePrincipal) -> Response:
-    projects, _ = list_projects(session, scope=principal.project_scope)
-    return render(
-        request,
-        "upload.html",
-        principal,
-        projects=projects,
-        may_create=principal.is_admin,
-        max_mb=request.app.state.settings.max_upload_mb,
-    )
+# The import and asset pages (they use render() and PagePrincipal above; /upload leads to /import).
+from synapse.web import assets as asset_pages  # noqa: E402
+from synapse.web import imports as import_pages  # noqa: E402
+
+router.include_router(import_pages.router)
+router.include_router(asset_pages.router)

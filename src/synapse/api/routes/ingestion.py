@@ -51,6 +51,9 @@ async def upload_csv(
     sheet: SheetField = None,
     header_row: HeaderRowField = None,
     mapping: MappingField = None,
+    filename: Annotated[
+        str | None, Form(max_length=300, description="with upload_id: the file's name, shown")
+    ] = None,
 ) -> UploadAccepted:
     """Store the upload and queue its import; answers at once with the job id."""
     check_project(principal, project_id.strip())
@@ -60,7 +63,7 @@ async def upload_csv(
         celery=celery,
         project_key=project_id,
         src=file.file if file is not None else None,
-        filename=file.filename if file is not None else None,
+        filename=file.filename if file is not None else filename,
         priority=priority,
         mode=mode,
         skip_invalid=skip_invalid,

@@ -107,26 +107,41 @@ const Live = (() => {
     };
   }
 
-  async function act(action, jobId) {
-    const r = await fetch(`/api/v1/jobs/${jobId}/${action}`, { method: "POST", credentials: "same-origin" });
+  // A job action (cancel, retry, commit, undo), optionally with a JSON body. A refusal comes
+  // back as {error} and is shown beside the button, not in a pop-up.
+  async function act(action, jobId, body) {
+    const options = { method: "POST", credentials: "same-origin" };
+    if (body) { options.headers = { "Content-Type": "application/json" }; options.body = body; }
+    const r = await fetch(`/api/v1/jobs/${jobId}/${action}`, options);
     if (!r.ok) {
       let detail = r.statusText;
       try { detail = (await r.json()).detail; } catch (e) { /* not JSON */ }
-      alert(`${action} failed: ${detail}`);
-      return null;
+      return { error: `${action[0].toUpperCase()}${action.slice(1)} refused: ${detail}` };
     }
     return r.json();
+  }
+
+  function say(btn, text) {
+    const holder = btn.closest(".actions") || btn.parentElement;
+    let note = holder.querySelector(".act-error");
+    if (!text) { if (note) note.remove(); return; }
+    if (!note) { note = document.createElement("p"); note.className = "error act-error"; holder.appendChild(note); }
+    note.textContent = text;
   }
 
   document.addEventListener("click", async (e) => {
     const btn = e.target.closest("button[data-action]");
     if (!btn) return;
+    if (btn.dataset.confirm && !window.confirm(btn.dataset.confirm)) return;
     btn.disabled = true;
-    const done = await act(btn.dataset.action, btn.dataset.job);
-    if (done && btn.dataset.action === "retry" && done.id) {
-      document.dispatchEvent(new CustomEvent("job-retried", { detail: done }));
-    }
+    const done = await act(btn.dataset.action, btn.dataset.job, btn.dataset.body);
     btn.disabled = false;
+    if (done && done.error) { say(btn, done.error); return; }
+    say(btn, "");
+    const started = done && (done.job_id || (btn.dataset.action === "retry" && done.id));
+    if (started) {
+      document.dispatchEvent(new CustomEvent("job-retried", { detail: { ...done, id: started } }));
+    }
     document.dispatchEvent(new Event("live-refresh"));
   });
 
