@@ -82,8 +82,11 @@ def submit_commit(*, settings: Settings, celery: Celery, job_id: str, by: str | 
     )
 
 
-def why_not_undo(session: Session, job: Job) -> str | None:
-    """Why this job cannot be undone, or None when it can."""
+def why_not_undo(
+    session: Session, job: Job, *, undos: list[Job] | None = None, has_ledger: bool | None = None
+) -> str | None:
+    """Why this job cannot be undone, or None when it can. `undos` (the undo jobs of this
+    import) and `has_ledger` are looked up when not given."""
     if job.type == UNDO_TASK:
         of = (job.params or {}).get("import_job_id")
         return (
@@ -99,12 +102,18 @@ def why_not_undo(session: Session, job: Job) -> str | None:
             f"import {job.id} is {job.state}; only a successful import can be undone "
             "(a failed or cancelled import wrote nothing)"
         )
-    for other in _followers(session, task=UNDO_TASK, key="import_job_id", job_id=job.id):
+    if undos is None:
+        undos = _followers(session, task=UNDO_TASK, key="import_job_id", job_id=job.id)
+    for other in undos:
         if other.state in LIVE:
             verb = "was already undone" if other.state == states.SUCCESS else "is being undone"
             return f"import {job.id} {verb} by job {other.id}"
-    has_ledger = session.scalar(select(AssetChange.id).where(AssetChange.job_id == job.id).limit(1))
     if has_ledger is None:
+        has_ledger = (
+            session.scalar(select(AssetChange.id).where(AssetChange.job_id == job.id).limit(1))
+            is not None
+        )
+    if not has_ledger:
         return (
             f"import {job.id} has no change record (it ran before changes were recorded); "
             "it cannot be undone"
@@ -139,14 +148,22 @@ def list_imports(
     )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     jobs = list(session.scalars(query.order_by(Job.created_at.desc()).limit(limit).offset(offset)))
+    ids = [job.id for job in jobs]
+    undos: dict[str, list[Job]] = {}
+    for undo in session.scalars(
+        select(Job)
+        .where(Job.type == UNDO_TASK, Job.params["import_job_id"].as_string().in_(ids))
+        .order_by(Job.created_at.desc())
+    ):
+        undos.setdefault(str(undo.params.get("import_job_id")), []).append(undo)
+    recorded = select(AssetChange.id).where(AssetChange.job_id == Job.id).exists()
+    with_ledger = set(session.scalars(select(Job.id).where(Job.id.in_(ids), recorded)))
     items = []
     for job in jobs:
         params, result = job.params or {}, job.result or {}
-        undone_by = None
-        if job.type == IMPORT_TASK:
-            undos = _followers(session, task=UNDO_TASK, key="import_job_id", job_id=job.id)
-            undone_by = next((u.id for u in undos if u.state in LIVE), None)
-        why = why_not_undo(session, job)
+        mine = undos.get(job.id, [])
+        undone_by = next((u.id for u in mine if u.state in LIVE), None)
+        why = why_not_undo(session, job, undos=mine, has_ledger=job.id in with_ledger)
         items.append(
             {
                 "job_id": job.id,

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, delete, insert, select, text, update
 
 from synapse.config import Settings
 from synapse.db.engine import get_engine, session_scope
-from synapse.db.models import Asset, AssetChange, Finding, Job, Project
+from synapse.db.models import Asset, AssetChange, Finding, Job, Project, utcnow
 from synapse.errors import InvalidInput
 from synapse.imports.writer import PostgresStager
 
@@ -157,10 +157,10 @@ def run_undo(
                     conn.execute(
                         update(Asset)
                         .where(Asset.id == asset_id)
-                        .values(type=new_kind, properties=new_props, updated_at=_now())
+                        .values(type=new_kind, properties=new_props, updated_at=utcnow())
                     )
                     ledger.append(_row(job_id, project_id, tag, "restored", changes))
-                restored.append(tag)
+                    restored.append(tag)
             if ledger:
                 conn.execute(insert(AssetChange), ledger)
             for start in range(0, len(deleted), TAG_CHUNK):
@@ -194,12 +194,6 @@ def run_undo(
     }
 
 
-def _now() -> Any:
-    from synapse.db.models import utcnow
-
-    return utcnow()
-
-
 def _row(job_id: str, project_id: int, tag: str, action: str, changes: Any) -> dict[str, Any]:
     return {
         "job_id": job_id,
@@ -209,7 +203,7 @@ def _row(job_id: str, project_id: int, tag: str, action: str, changes: Any) -> d
         "action": action,
         "changes": changes,
         "applied": True,
-        "at": _now(),
+        "at": utcnow(),
     }
 
 
