@@ -71,7 +71,8 @@ def test_spec_curl_lines_and_job_service_work_unchanged(
     job_id = response.json()["job_id"]
     status = wait_success(up.base_url, job_id)
     assert status["status"] == "SUCCESS"
-    assert status["result"]["updated_count"] == 3000
+    assert status["result"]["unchanged_count"] == 3000  # the same file again: nothing to write
+    assert status["result"]["updated_count"] == 0
     assert set(status) >= {"status", "percent", "message", "result"}
 
     assert httpx.get(f"{up.base_url}/api/v1/ingestion/job-status/abc-123").status_code == 404
@@ -118,7 +119,11 @@ def test_two_instances_side_by_side_survive_a_crash_and_stop_cleanly(
         data={"project_id": "alpha"},
     ).json()["job_id"]
     result = wait_success(first.base_url, again)["result"]
-    assert (result["created_count"], result["updated_count"]) == (50, 200)
+    assert (result["created_count"], result["updated_count"], result["unchanged_count"]) == (
+        50,
+        0,
+        200,
+    )
 
     # SIGTERM (and Ctrl-C) stop everything: no process of either tree is left.
     assert first.stop(signal.SIGTERM) == 0

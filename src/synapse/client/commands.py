@@ -70,9 +70,11 @@ def _summary(job: dict[str, Any]) -> str:
     result = job.get("result") or {}
     state = job["state"]
     if state == "SUCCESS" and "created_count" in result:
+        same = result.get("unchanged_count") or 0
         return (
-            f"created {result['created_count']:,}, updated {result.get('updated_count', 0):,} "
-            f"of {result.get('total_rows', 0):,} rows"
+            f"created {result['created_count']:,}, updated {result.get('updated_count', 0):,}"
+            + (f", unchanged {same:,}" if same else "")
+            + f" of {result.get('total_rows', 0):,} rows"
         )
     if state == "FAILURE":
         return str(job.get("error") or job.get("message") or "")
