@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 import pytest
 
 from synapse.config import Settings
+from tests.support.services import require
 from tests.support.system import free_port
 from tests.support.waiting import wait_for
 
@@ -130,3 +133,41 @@ def make_instance(tmp_path: Path) -> Iterator[type[UpInstance] | object]:
     for instance in made:
         if instance.proc is not None:
             instance.stop(signal.SIGKILL, timeout=10)
+
+
+# -- the browser tests' shared parts ---------------------------------------------------------
+
+CHROMIUM = os.environ.get("SYNAPSE_TEST_CHROMIUM", "/usr/bin/chromium")
+SHOTS = os.environ.get("SYNAPSE_SCREENSHOT_DIR")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (a browser download is not possible here)."""
+    pytest.importorskip("playwright")
+    from playwright.sync_api import sync_playwright
+
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        require(f"chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield browser
+        browser.close()
+
+
+def start(tmp: Path, name: str, **env: str) -> UpInstance:
+    """A `synapse up` of its own for a module of browser tests."""
+    instance = UpInstance(data_dir=tmp / name / "var", port=free_port(), extra_env=env)
+    instance.start()
+    return instance
+
+
+def shot(page: Any, name: str) -> None:
+    """A full-page screenshot into SYNAPSE_SCREENSHOT_DIR, when it is set (for the docs)."""
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / name), full_page=True)

@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,40 +12,17 @@ import pytest
 
 from synapse.celery_app import create_celery
 from synapse.jobs.service import submit_job
-from tests.e2e.conftest import UpInstance
+from tests.e2e.conftest import UpInstance, shot, start
 from tests.support.csvdata import assets_csv
-from tests.support.services import require
-from tests.support.system import ROOT, free_port
+from tests.support.system import ROOT
 from tests.support.waiting import wait_for
 
 pytest.importorskip("playwright")
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-CHROMIUM = os.environ.get("SYNAPSE_TEST_CHROMIUM", "/usr/bin/chromium")
-SHOTS = os.environ.get("SYNAPSE_SCREENSHOT_DIR")
 ADMIN = "adm-ui-4c1d7e9a"
 MEMBER = "mem-ui-8b2f6a0c"
 TEST_TASKS = {"SYNAPSE_TASK_MODULES": "tests.support.tasks", "PYTHONPATH": str(ROOT)}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        require(f"chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        yield browser
-        browser.close()
-
-
-def start(tmp: Path, name: str, **env: str) -> UpInstance:
-    instance = UpInstance(data_dir=tmp / name / "var", port=free_port(), extra_env=env)
-    instance.start()
-    return instance
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +58,6 @@ def job(instance: UpInstance, job_id: str, token: str | None = None) -> dict[str
         f"{instance.base_url}/api/v1/jobs/{job_id}", headers=headers
     ).json()
     return body
-
-
-def shot(page: Page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / name), full_page=True)
 
 
 def test_cancel_a_running_job_from_the_queue_page(ui: UpInstance, page: Page) -> None:

@@ -6,53 +6,26 @@ must show in words and keep on screen."""
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import xlsxwriter
 
-from tests.e2e.conftest import UpInstance
+from tests.e2e.conftest import UpInstance, shot, start
 from tests.support.csvdata import assets_csv
-from tests.support.services import require
-from tests.support.system import free_port
 from tests.support.waiting import wait_for
 
 pytest.importorskip("playwright")
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect
 
-CHROMIUM = os.environ.get("SYNAPSE_TEST_CHROMIUM", "/usr/bin/chromium")
-SHOTS = os.environ.get("SYNAPSE_SCREENSHOT_DIR")
 ADMIN = "adm-imp-5e2a9c71"
 MEMBER = "mem-imp-3d8b0f46"
 HEADER = ["Tag No.", "Equipment Type", "Rated Power [kW]", "Location"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        require(f"chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        yield browser
-        browser.close()
-
-
-def start(tmp: Path, name: str, **env: str) -> UpInstance:
-    instance = UpInstance(data_dir=tmp / name / "var", port=free_port(), extra_env=env)
-    instance.start()
-    return instance
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +49,6 @@ def page(browser: Browser) -> Iterator[Page]:
     yield page
     context.close()
     assert not dialogs, f"the page opened dialogs: {dialogs}"
-
-
-def shot(page: Page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / name), full_page=True)
 
 
 def workbook(rows: int, *, power: int) -> bytes:

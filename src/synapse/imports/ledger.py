@@ -22,6 +22,29 @@ HISTORY_ACTIONS = ("created", "updated", "set", "deleted", "restored")
 Changes = dict[str, dict[str, Any]]
 
 
+def set_fields(
+    kind: str, props: Mapping[str, Any], values: Mapping[str, Any]
+) -> tuple[str, dict[str, Any], Changes]:
+    """The asset with `values` set (`type`, or a property; a property's None removes it), and
+    the changes that makes, field by field (a value of another JSON type is a change)."""
+    new_kind, new_props = kind, dict(props)
+    changes: Changes = {}
+    for name, value in values.items():
+        if name == "type":
+            if value is not None and value != kind:
+                changes["type"] = {"old": kind, "new": value}
+                new_kind = value
+            continue
+        old = props.get(name)
+        if value is None:
+            new_props.pop(name, None)
+        else:
+            new_props[name] = value
+        if old != value or type(old) is not type(value):
+            changes[name] = {"old": old, "new": value}
+    return new_kind, new_props, changes
+
+
 def diff_asset(
     old_type: str,
     old_props: Mapping[str, Any],
@@ -37,19 +60,8 @@ def diff_asset(
     the project's rules `set`), which go when anything else changed, for the import's rules
     stage to derive again from the new values.
     """
-    merged = dict(old_props)
-    changes: Changes = {}
-    if old_type != new_type:
-        changes["type"] = {"old": old_type, "new": new_type}
-    for name in columns:
-        old = old_props.get(name)
-        new = new_props.get(name)
-        if new is None:
-            merged.pop(name, None)
-        else:
-            merged[name] = new
-        if old != new or type(old) is not type(new):
-            changes[name] = {"old": old, "new": new}
+    values = {"type": new_type} | {name: new_props.get(name) for name in columns}
+    _kind, merged, changes = set_fields(old_type, old_props, values)
     if changes:
         for name in derived:
             if name in merged and name not in columns:

@@ -19,6 +19,7 @@ from synapse.config import Settings
 from synapse.db.engine import get_engine, session_scope
 from synapse.db.models import Asset, AssetChange, Finding, Job, Project, utcnow
 from synapse.errors import InvalidInput
+from synapse.imports.ledger import set_fields
 from synapse.imports.writer import PostgresStager
 
 TASK = "undo_import"
@@ -152,7 +153,7 @@ def run_undo(
                                        {"type": kind, "properties": props}))  # fmt: skip
                     deleted.append(tag)
                     continue
-                new_kind, new_props, changes = _restore(kind, props, entry.old)
+                new_kind, new_props, changes = set_fields(kind, props, entry.old)
                 if changes:
                     conn.execute(
                         update(Asset)
@@ -205,26 +206,3 @@ def _row(job_id: str, project_id: int, tag: str, action: str, changes: Any) -> d
         "applied": True,
         "at": utcnow(),
     }
-
-
-def _restore(
-    kind: str, props: dict[str, Any], old: dict[str, Any]
-) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """The asset with the import's fields put back, and the changes that makes."""
-    new_props = dict(props)
-    new_kind = kind
-    changes: dict[str, Any] = {}
-    for name, value in old.items():
-        if name == "type":
-            if value is not None and value != kind:
-                changes["type"] = {"old": kind, "new": value}
-                new_kind = value
-            continue
-        now = props.get(name)
-        if value is None:
-            new_props.pop(name, None)
-        else:
-            new_props[name] = value
-        if now != value or type(now) is not type(value):
-            changes[name] = {"old": now, "new": value}
-    return new_kind, new_props, changes
