@@ -113,11 +113,10 @@ def iter_rows(path: Path, fmt: CsvFormat) -> Iterator[tuple[int, list[str]]]:
     A BOM is not part of the first field.
     """
     with path.open("r", encoding=fmt.encoding, newline="") as text:
-        row_no = 0
-        for fields in csv.reader(text, delimiter=fmt.delimiter):
-            row_no += 1
-            if not any(f.strip() for f in fields):
+        records = csv.reader(text, delimiter=fmt.delimiter)
+        for row_no, fields in enumerate(records, start=1):
+            if not "".join(fields).strip():  # blank (one C call, not a loop over the cells)
                 continue
-            if row_no == 1 and fields:
+            if row_no == 1:
                 fields[0] = fields[0].replace("\ufeff", "")
             yield row_no, fields
