@@ -45,8 +45,9 @@ format: install
 typecheck: install
 	$(BIN)/mypy
 
+## import rows/s with the ledger vs raw executemany/\copy, re-import, .xlsx, peak memory; ARGS=--quick (docs/benchmarks.md)
 bench-import: install
-	$(BIN)/python bench/bench_import.py
+	$(BIN)/python bench/bench_import.py $(ARGS)
 
 ## rule evaluations/s, 10 rules x 10,000 and 100,000 assets, beside plain Python (docs/benchmarks.md)
 bench-rules: install
