@@ -141,9 +141,12 @@ CHROMIUM = os.environ.get("SYNAPSE_TEST_CHROMIUM", "/usr/bin/chromium")
 SHOTS = os.environ.get("SYNAPSE_SCREENSHOT_DIR")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's chromium driven by Playwright (a browser download is not possible here)."""
+    """Debian's chromium driven by Playwright (a browser download is not possible here).
+
+    Per module, not per session: Playwright's sync API keeps an event loop running in the main
+    thread while it is open, and later tests that call asyncio.run() would find it there."""
     pytest.importorskip("playwright")
     from playwright.sync_api import sync_playwright
 
