@@ -21,7 +21,6 @@ them again (`ledger.diff_asset`).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,11 +32,8 @@ from synapse.errors import InvalidInput
 from synapse.imports.ledger import diff_asset
 from synapse.imports.writer import Stager
 
-log = logging.getLogger(__name__)
-
 BATCH = 5_000
 UNCHANGED_CHUNK = 1_000  # unchanged assets per ledger row: [[row, tag], ...]
-ANALYZE_FROM = 10_000  # staged rows from which an import refreshes PostgreSQL's statistics
 CONFLICTS_SHOWN = 50
 
 LEDGER = "asset_changes (job_id, project_id, tag, row, action, changes, applied, at)"
@@ -150,24 +146,6 @@ class _Dialect:
             (self.stamp,),
         )
 
-    def refresh_statistics(self) -> None:
-        """ANALYZE the tables a large import just grew, after its commit.
-
-        With the statistics of before, PostgreSQL believes the import's ledger and the project
-        have a few rows, and a cursor over them (the rules stage) may take a plan that compares
-        every asset with every ledger row: minutes instead of a second. Best effort: it waits at
-        most 2 s for a lock (an autovacuum may hold it) and never fails the import.
-        """
-        conn = self.stager.conn
-        try:
-            conn.execute("SET LOCAL lock_timeout = '2s'")
-            conn.execute("ANALYZE asset_changes")
-            conn.execute("ANALYZE assets")
-            conn.commit()
-        except Exception as exc:
-            log.warning("could not refresh the statistics after an import: %s", exc)
-            conn.rollback()
-
     def drop(self, table: str) -> None:
         if not self.postgres:
             self.run(f"DROP TABLE IF EXISTS temp.{table}")
@@ -240,8 +218,6 @@ def apply_import(
         sql.drop(updates)
     stager.commit()
     committed()
-    if sql.postgres and stager.staged >= ANALYZE_FROM:
-        sql.refresh_statistics()
     return done
 
 
