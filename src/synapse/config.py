@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     api_url: str = "http://127.0.0.1:8001"
     token: str = Field(default="", repr=False)
     # Scheduled maintenance (docs/operations.md). Schedules are cron text (5 fields, read in
-    # SYNAPSE_TIMEZONE) or `every N[s|m|h]`; `off` disables an entry.
+    # SYNAPSE_TIMEZONE) or `every N[s|m|h]`; `off` disables an entry. They are checked where
+    # they are used, when every process starts (maintenance.schedule.planned).
     schedule_backup: str = "0 2 * * *"
     schedule_report: str = "0 8 * * 1"
     schedule_prune: str = "30 3 * * *"
@@ -76,23 +77,12 @@ class Settings(BaseSettings):
     pg_bin_dir: Path | None = None
     # Finished jobs older than this are deleted with their logs, uploads and files.
     job_retention_days: int = Field(default=30, ge=1)
+    # The operators' audit trail is kept longer than the jobs it names.
+    audit_retention_days: int = Field(default=365, ge=1)
 
     @model_validator(mode="after")
     def _tokens_parse(self) -> Settings:
         parse_tokens(self.api_tokens)  # a malformed entry stops every process at start
-        return self
-
-    @model_validator(mode="after")
-    def _schedules_parse(self) -> Settings:
-        from synapse.maintenance.cron import parse
-
-        for name in ("schedule_backup", "schedule_report", "schedule_prune"):
-            text = getattr(self, name)
-            if text.strip().lower() not in ("", "off"):
-                try:
-                    parse(text, self.timezone)
-                except ValueError as exc:
-                    raise ValueError(f"SYNAPSE_{name.upper()}: {exc}") from None
         return self
 
     @field_validator("backup_dir", "pg_bin_dir", "backup_database_url", mode="before")

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from celery import Celery
 
+from synapse.celery_app import create_celery
 from synapse.config import Settings
 from synapse.maintenance.cron import Cron, Every, ScheduleError, parse
 from synapse.maintenance.schedule import BeatRule, beat_schedule, is_missed, planned, slot_job_id
@@ -190,8 +191,13 @@ def test_settings_entries_and_defaults() -> None:
     }
     off = Settings(_env_file=None, schedule_report="off")  # type: ignore[call-arg]
     assert "weekly-report" not in beat_schedule(off)
+    # Settings hold the text; every process checks it when it builds its schedule at start
+    # (create_celery, which the API, the worker and beat all call).
+    bad = Settings(_env_file=None, schedule_backup="0 2 * *")  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="SYNAPSE_SCHEDULE_BACKUP"):
-        Settings(_env_file=None, schedule_backup="0 2 * *")  # type: ignore[call-arg]
+        beat_schedule(bad)
+    with pytest.raises(ValueError, match="SYNAPSE_SCHEDULE_BACKUP"):
+        create_celery(bad)
 
 
 def test_missed_only_when_beat_was_watching_and_nothing_ran() -> None:

@@ -13,6 +13,7 @@ from synapse.api import errors
 from synapse.api.limits import BodyLimitMiddleware
 from synapse.api.relay import EventRelay
 from synapse.api.routes import (
+    audit,
     backups,
     files,
     health,
@@ -22,9 +23,12 @@ from synapse.api.routes import (
     metrics,
     packages,
     projects,
+    queues,
     reports,
     rules,
     schedules,
+    stats,
+    workers,
     ws,
 )
 from synapse.api.security import require_principal
@@ -65,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api_routers = (
         *(ingestion, imports, jobs, projects, packages, rules, files, metrics),
         *(schedules, backups, reports),  # maintenance: the schedule, backups, weekly reports
+        *(queues, workers, stats, audit),  # the operator's console
     )
     for module in api_routers:
         app.include_router(module.router, dependencies=[Depends(require_principal)])

@@ -1,4 +1,5 @@
-"""ORM models: projects, assets, jobs, job log lines, row errors, rules, the change ledger."""
+"""ORM models: projects, assets, jobs, job log lines, row errors, rules, the change ledger,
+queue states and the operators' audit trail."""
 
 from __future__ import annotations
 
@@ -83,6 +84,8 @@ class Job(Base):
         Index("ix_jobs_state_created", "state", "created_at"),
         Index("ix_jobs_created", "created_at"),
         Index("ix_jobs_project", "project_key"),
+        Index("ix_jobs_finished", "finished_at"),
+        Index("ix_jobs_submitted_by", "submitted_by", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -244,3 +247,33 @@ class PrunedJob(Base):
     project_key: Mapped[str | None] = mapped_column(String(100))
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     pruned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class QueueState(Base):
+    """A queue an admin paused: kept in the database, so the pause holds across restarts of
+    workers and of Redis and for workers that join later (docs/operations.md, "Queues")."""
+
+    __tablename__ = "queue_states"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    changed_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class AuditEvent(Base):
+    """One operator action: who did what to which target, when, and from where."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_actor", "actor", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    client: Mapped[str | None] = mapped_column(String(64))

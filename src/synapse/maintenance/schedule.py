@@ -44,13 +44,19 @@ class Planned:
 def planned(settings: Settings) -> list[Planned]:
     tz = ZoneInfo(settings.timezone)
     found = []
-    for name, task, text in (
-        ("daily-backup", BACKUP_TASK, settings.schedule_backup),
-        ("weekly-report", REPORT_TASK, settings.schedule_report),
-        ("prune-job-history", PRUNE_TASK, settings.schedule_prune),
+    for name, task, variable in (
+        ("daily-backup", BACKUP_TASK, "schedule_backup"),
+        ("weekly-report", REPORT_TASK, "schedule_report"),
+        ("prune-job-history", PRUNE_TASK, "schedule_prune"),
     ):
-        if text.strip().lower() not in ("", "off"):
-            found.append(Planned(name, task, parse(text, tz), job=True))
+        text = getattr(settings, variable)
+        if text.strip().lower() in ("", "off"):
+            continue
+        try:
+            rule = parse(text, tz)
+        except ValueError as exc:  # every process builds the schedule at start: it stops here
+            raise ValueError(f"SYNAPSE_{variable.upper()}: {exc}") from None
+        found.append(Planned(name, task, rule, job=True))
     # The abandoned-job sweep (docs/reliability.md): every lease, at least once a minute.
     sweep = Every(max(60, settings.visibility_timeout))
     found.append(Planned("sweep-abandoned-jobs", SWEEP_TASK, sweep, job=False))

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from synapse.access import COOKIE, principal_of, visible_job
 from synapse.api.deps import SessionDep, SettingsDep
-from synapse.api.security import COOKIE, principal_of, visible_job
 from synapse.auth import Principal, authenticate
 from synapse.files import files_of_job
 from synapse.jobs import store
@@ -161,9 +161,13 @@ def job_body(
     return render(request, "_job_body.html", principal, **_job_context(session, job_id, principal))
 
 
-# The import and asset pages (they use render() and PagePrincipal above; /upload leads to /import).
+# The import, asset and operators' pages (they use render() and PagePrincipal above).
 from synapse.web import assets as asset_pages  # noqa: E402
+from synapse.web import dashboard as dashboard_pages  # noqa: E402
 from synapse.web import imports as import_pages  # noqa: E402
+from synapse.web import ops as ops_pages  # noqa: E402
 
 router.include_router(import_pages.router)
 router.include_router(asset_pages.router)
+router.include_router(ops_pages.router)
+router.include_router(dashboard_pages.router)

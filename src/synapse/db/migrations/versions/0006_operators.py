@@ -1,0 +1,55 @@
+"""The operator's console: queue states (pause/resume), the audit trail, indexes for the
+dashboard's windows and the Job Queue's `submitted_by` filter.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+TS = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "queue_states",
+        sa.Column("name", sa.String(20), primary_key=True),
+        sa.Column("paused", sa.Boolean, nullable=False),
+        sa.Column("changed_at", TS, nullable=False),
+        sa.Column("changed_by", sa.String(100)),
+    )
+    op.create_table(
+        "audit_events",
+        sa.Column("id", BigId, primary_key=True),
+        sa.Column("at", TS, nullable=False),
+        sa.Column("actor", sa.String(100), nullable=False),
+        sa.Column("action", sa.String(40), nullable=False),
+        sa.Column("target", sa.String(200), nullable=False),
+        sa.Column("detail", JSONType, nullable=False),
+        sa.Column("client", sa.String(64)),
+    )
+    op.create_index("ix_audit_events_at", "audit_events", ["at"])
+    op.create_index("ix_audit_events_actor", "audit_events", ["actor", "at"])
+    op.create_index("ix_jobs_finished", "jobs", ["finished_at"])
+    op.create_index("ix_jobs_submitted_by", "jobs", ["submitted_by", "created_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_jobs_submitted_by", "jobs")
+    op.drop_index("ix_jobs_finished", "jobs")
+    op.drop_index("ix_audit_events_actor", "audit_events")
+    op.drop_index("ix_audit_events_at", "audit_events")
+    op.drop_table("audit_events")
+    op.drop_table("queue_states")
