@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from jobsbench import (
+from jobs_cases import (
     CONCURRENCY,
     DEFAULT_PG,
     System,

@@ -30,7 +30,7 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).parent))
-from rulesbench import RULES, Quiet, csv_bytes, engine_only, plain_python, prepare, read_assets
+from rules_cases import RULES, Quiet, csv_bytes, engine_only, plain_python, prepare, read_assets
 from synapse.db.engine import dispose_engines
 from synapse.rules.service import run_rules
 

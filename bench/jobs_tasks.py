@@ -1,4 +1,4 @@
-"""Tasks of the job benchmark, loaded by its workers (SYNAPSE_TASK_MODULES=jobsbench_tasks)."""
+"""Tasks of the job benchmark, loaded by its workers (SYNAPSE_TASK_MODULES=jobs_tasks)."""
 
 from __future__ import annotations
 

@@ -97,7 +97,7 @@ class System:
             REDIS_URL=redis_url,
             SYNAPSE_REDIS_PREFIX=self.prefix,
             SYNAPSE_PORT=str(self.port),
-            SYNAPSE_TASK_MODULES="jobsbench_tasks",
+            SYNAPSE_TASK_MODULES="jobs_tasks",
             PYTHONPATH=os.pathsep.join([str(BENCH), str(ROOT)]),
         )
         upgrade(self.settings)
