@@ -78,11 +78,11 @@ def main(n: int) -> None:
     )
     measure("plain Python", lambda fn, row: fn(row), PLAIN, converted)
     try:
-        from synapse.rules.language import Evaluator, compile_condition
+        from synapse.rules.language import Evaluator, TreeEvaluator, compile_condition
 
-        ours = Evaluator()
         conditions = [compile_condition(c) for c in CONDITIONS]
-        measure("synapse (simpleeval + text numbers)", ours.test, conditions, data)
+        measure("synapse closures + text numbers", Evaluator().test, conditions, data)
+        measure("synapse tree walk (simpleeval)", TreeEvaluator().test, conditions, data)
     except ImportError as exc:
         print(f"  synapse: not importable ({exc}); run with PYTHONPATH=src")
     try:

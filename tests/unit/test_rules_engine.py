@@ -158,18 +158,20 @@ def test_the_memo_gives_the_same_answers_as_evaluating_every_time() -> None:
             rule(5, "has(y)", flag("computed name")),  # not pure: never remembered
         ]
     )
-    remembered = BatchEngine(rules).run(assets)
+    remembered = BatchEngine(rules, memo_min_nodes=0).run(assets)
     evaluated = BatchEngine(rules, memo=False).run(assets)
     assert remembered.findings == evaluated.findings
     assert remembered.patches == evaluated.patches
-    engine = BatchEngine(rules)
+    engine = BatchEngine(rules, memo_min_nodes=0)
     engine.run(assets)
     assert set(engine.memos) == {1, 2, 3, 4} and engine.memos[1].hits > 0
+    # By default only conditions big enough to cost more than a look-up are remembered.
+    assert set(BatchEngine(rules).memos) == set()
 
 
 def test_the_memo_gives_up_on_conditions_whose_values_do_not_repeat() -> None:
     rules, _ = compile_rules([rule(1, "startswith(tag, 'X')", flag())])
-    engine = BatchEngine(rules)
+    engine = BatchEngine(rules, memo_min_nodes=0)
     engine.run([AssetRow(i, f"T-{i}", "Motor", {}) for i in range(2_500)])
     memo = engine.memos[1]
     assert not memo.active and memo.results == {} and memo.lookups == memo.TRIAL

@@ -9,14 +9,23 @@ goes on.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from synapse.errors import InvalidInput
-from synapse.rules.language import Condition, EvaluationError, Evaluator, compile_condition
+from synapse.rules.closures import Node, compile_tree
+from synapse.rules.language import (
+    FAILURES,
+    Condition,
+    EvaluationError,
+    compile_condition,
+    failure,
+    truth_of,
+)
 from synapse.rules.schemas import SEVERITIES, FlagAction, SetAction
 from synapse.rules.values import Value, show
 
@@ -73,8 +82,10 @@ class Template:
 
     def render(self, fields: dict[str, Value]) -> str:
         return "".join(
-            literal if name is None else literal + _text_of(fields.get(name))
-            for literal, name in self.parts
+            [
+                literal if name is None else literal + _text_of(fields.get(name))
+                for literal, name in self.parts
+            ]
         )
 
 
@@ -181,71 +192,120 @@ class Memo:
             self.results.clear()
 
 
-class BatchEngine:
-    """Evaluates compiled rules over assets; one per run (it holds one simpleeval instance)."""
+def _decision(program: Node, fields: dict[str, Value]) -> bool | str:
+    """True, false, or why the condition cannot be evaluated on this asset."""
+    try:
+        result = program(fields)
+        if result is True or result is False:
+            return result
+        return truth_of(result)
+    except EvaluationError as exc:
+        return f"cannot evaluate: {exc}"
+    except FAILURES as exc:
+        return f"cannot evaluate: {failure(exc)}"
 
-    def __init__(self, rules: Sequence[CompiledRule], *, memo: bool = True) -> None:
+
+# One rule as the per-asset loop uses it, everything looked up once per run: the rule's id,
+# its case-folded types, its closures, its memo, its `set` action (None for a flag), and a
+# flag's severity and message template.
+_Step = tuple[int, frozenset[str], Node, "Memo | None", SetAction | None, str, Callable[[Any], str]]
+
+
+# A condition this small runs as fast as a look-up in its memo costs (measured with the rules
+# of bench/rules_cases.py: the memo made them slower): only bigger ones are remembered.
+MEMO_MIN_NODES = 16
+
+
+def _size(condition: Condition) -> int:
+    return sum(1 for _ in ast.walk(condition.tree))
+
+
+class BatchEngine:
+    """Evaluates compiled rules over assets; one per run.
+
+    Each condition runs as the closures it compiled to (rules.closures); a pure condition's
+    answers are remembered by the values it reads (`Memo`) while that pays."""
+
+    def __init__(
+        self,
+        rules: Sequence[CompiledRule],
+        *,
+        memo: bool = True,
+        memo_min_nodes: int = MEMO_MIN_NODES,
+    ) -> None:
         self.rules = list(rules)
-        self.evaluator = Evaluator()
         self.outcome = Outcome()
         self.memos: dict[int, Memo] = {
-            r.id: Memo(r.condition.fields) for r in self.rules if memo and r.condition.pure
+            r.id: Memo(r.condition.fields)
+            for r in self.rules
+            if memo and r.condition.pure and _size(r.condition) >= memo_min_nodes
         }
+        self._steps: list[_Step] = [
+            (
+                r.id,
+                r.types,
+                r.condition.program or compile_tree(r.condition.tree),
+                self.memos.get(r.id),
+                r.action if isinstance(r.action, SetAction) else None,
+                r.action.severity if isinstance(r.action, FlagAction) else "",
+                r.template.render if r.template is not None else str,
+            )
+            for r in self.rules
+        ]
 
-    def _evaluate(self, rule: CompiledRule, fields: dict[str, Value]) -> bool | str:
-        """True, false, or why the condition cannot be evaluated on this asset."""
-        try:
-            return self.evaluator.test(rule.condition, fields)
-        except EvaluationError as exc:
-            return f"cannot evaluate: {exc}"
-
-    def _decide(self, rule: CompiledRule, fields: dict[str, Value]) -> bool | str:
-        memo = self.memos.get(rule.id)
-        if memo is None or not memo.active:
-            return self._evaluate(rule, fields)
+    @staticmethod
+    def _remembered(memo: Memo, program: Node, fields: dict[str, Value]) -> bool | str:
         key = memo.key(fields)
         memo.lookups += 1
         try:
             found = memo.results.get(key, _MISSING)
         except TypeError:  # a value that cannot be a key (a list): just evaluate
-            return self._evaluate(rule, fields)
+            return _decision(program, fields)
         if found is not _MISSING:
             memo.hits += 1
             return found  # type: ignore[no-any-return]
-        result = memo.results[key] = self._evaluate(rule, fields)
+        result = memo.results[key] = _decision(program, fields)
         memo.judge()
         return result
 
     def evaluate(self, asset: AssetRow) -> None:
         out = self.outcome
+        findings, counts = out.findings, out.counts
         fields: dict[str, Value] = dict(asset.properties)
-        fields["tag"], fields["type"] = asset.tag, asset.type
+        tag = fields["tag"] = asset.tag
+        fields["type"] = asset.type
         kind = asset.type.casefold()
         out.assets += 1
-        for rule in self.rules:
-            if rule.types and kind not in rule.types:
+        evaluations = 0
+        for rule_id, types, program, memo, action, severity, render in self._steps:
+            if types and kind not in types:
                 continue
-            out.evaluations += 1
-            decision = self._decide(rule, fields)
+            evaluations += 1
+            if memo is not None and memo.active:
+                decision = self._remembered(memo, program, fields)
+            else:
+                try:
+                    decision = program(fields)
+                    if decision is not True and decision is not False:
+                        decision = truth_of(decision)
+                except EvaluationError as exc:
+                    decision = f"cannot evaluate: {exc}"
+                except FAILURES as exc:
+                    decision = f"cannot evaluate: {failure(exc)}"
             if decision is False:
                 continue
             if decision is not True:
-                out.findings.append((rule.id, asset.tag, "error", str(decision)))
-                out.counts["error"] += 1
-                continue
-            action = rule.action
-            if isinstance(action, SetAction):
-                if not _same(fields.get(action.property), action.value):
-                    olds = out.replaced.setdefault(asset.id, (asset.tag, {}))[1]
-                    olds.setdefault(action.property, fields.get(action.property))
-                    fields[action.property] = action.value
-                    out.patches.setdefault(asset.id, {})[action.property] = action.value
-            else:
-                assert rule.template is not None
-                out.findings.append(
-                    (rule.id, asset.tag, action.severity, rule.template.render(fields))
-                )
-                out.counts[action.severity] += 1
+                findings.append((rule_id, tag, "error", str(decision)))
+                counts["error"] += 1
+            elif action is None:
+                findings.append((rule_id, tag, severity, render(fields)))
+                counts[severity] += 1
+            elif not _same(fields.get(action.property), action.value):
+                olds = out.replaced.setdefault(asset.id, (tag, {}))[1]
+                olds.setdefault(action.property, fields.get(action.property))
+                fields[action.property] = action.value
+                out.patches.setdefault(asset.id, {})[action.property] = action.value
+        out.evaluations += evaluations
 
     def run(self, assets: Iterable[AssetRow]) -> Outcome:
         for asset in assets:

@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    CompoundSelect,
     Connection,
     Engine,
-    Select,
     Text,
     and_,
     case,
@@ -25,10 +25,12 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    true,
 )
 from sqlalchemy.orm import Session
 
 from synapse.db.models import Asset, AssetChange, Finding, Rule, utcnow
+from synapse.imports import chunks
 from synapse.rules.engine import AssetRow, Outcome
 from synapse.rules.schemas import SEVERITIES
 
@@ -152,30 +154,42 @@ def _rows(conn: Connection, query: Any) -> Iterator[AssetRow]:
 @dataclass(frozen=True)
 class WrittenBy:
     """The assets a job created or updated, by its ledger: an import's (or undo's) rules stage
-    reads them with one query instead of lists of tags."""
+    reads them with one query instead of lists of tags. An applied import's created assets are
+    chunk rows, `[[row, tag], ...]` (`imports.chunks`): their tags come out of the JSON."""
 
     job_id: str
 
-    def _rows(self) -> Any:  # the ledger rows of what the job wrote
+    def _rows(self) -> Any:  # the one-asset ledger rows of what the job wrote
         return and_(
             AssetChange.job_id == self.job_id,
             AssetChange.action.in_(("created", "updated", "restored")),
+            AssetChange.tag != "",
         )
 
-    def tags(self) -> Select[Any]:
-        return select(AssetChange.tag).where(self._rows())
+    def tags(self, dialect: str) -> CompoundSelect[Any]:
+        """The tags, each once (an import creates or updates an asset, not both)."""
+        pairs, pair_tag = chunks.elements(dialect)
+        created = (
+            select(pair_tag.label("tag"))
+            .select_from(AssetChange)
+            .join(pairs, true())
+            .where(
+                AssetChange.job_id == self.job_id,
+                AssetChange.action == "created",
+                AssetChange.tag == "",
+            )
+        )
+        return select(AssetChange.tag.label("tag")).where(self._rows()).union_all(created)
 
-    def join(self, query: Any) -> Any:
-        """`query` over assets, narrowed by a join from the ledger (one row per asset).
+    def join(self, query: Any, dialect: str) -> Any:
+        """`query` over assets, narrowed by a join from the ledger's tags (one row per asset).
 
         A join, not `tag IN (subquery)`: PostgreSQL's statistics of a ledger written moments
         ago say it has a few rows, and for a semi-join it may then compare every asset of the
         project with every ledger row (minutes for 300,000); a join probes the unique index.
         """
-        return query.join(
-            AssetChange,
-            and_(AssetChange.project_id == Asset.project_id, AssetChange.tag == Asset.tag),
-        ).where(self._rows())
+        written = self.tags(dialect).subquery()
+        return query.join(written, Asset.tag == written.c.tag)
 
 
 Scope = Sequence[str] | WrittenBy | None  # None: the whole project
@@ -185,7 +199,8 @@ def count_scope(session: Session, project_id: int, tags: Scope) -> int:
     if tags is None:
         return count_assets(session, project_id)
     if isinstance(tags, WrittenBy):
-        return int(session.scalar(select(func.count()).select_from(tags.tags().subquery())) or 0)
+        written = tags.tags(session.get_bind().dialect.name).subquery()
+        return int(session.scalar(select(func.count()).select_from(written)) or 0)
     return len(set(tags))
 
 
@@ -197,7 +212,7 @@ def stream_assets(conn: Connection, project_id: int, tags: Scope = None) -> Iter
     if tags is None:
         yield from _rows(conn, query.order_by(Asset.id))
     elif isinstance(tags, WrittenBy):
-        yield from _rows(conn, tags.join(query))
+        yield from _rows(conn, tags.join(query, conn.dialect.name))
     elif len(tags) > SCAN_ABOVE:
         wanted = set(tags)
         yield from (a for a in _rows(conn, query.order_by(Asset.id)) if a.tag in wanted)
@@ -335,11 +350,12 @@ def _delete_findings(conn: Connection, project_id: int, tags: Scope) -> None:
         return
     if isinstance(tags, WrittenBy):
         where = [Finding.project_id == project_id]
+        written = tags.tags(conn.dialect.name)
         if conn.dialect.name == "postgresql":  # DELETE ... USING: a join, as in `WrittenBy.join`
-            where += [AssetChange.project_id == project_id, AssetChange.tag == Finding.asset_tag]
-            conn.execute(delete(Finding).where(*where, tags._rows()))
+            sub = written.subquery()
+            conn.execute(delete(Finding).where(*where, Finding.asset_tag == sub.c.tag))
         else:
-            conn.execute(delete(Finding).where(*where, Finding.asset_tag.in_(tags.tags())))
+            conn.execute(delete(Finding).where(*where, Finding.asset_tag.in_(written)))
         return
     unique = sorted(set(tags))
     for start in range(0, len(unique), TAG_CHUNK):

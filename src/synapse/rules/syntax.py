@@ -9,10 +9,12 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from synapse.errors import InvalidInput
 from synapse.rules import values as v
+from synapse.rules.closures import Node, compile_tree
 from synapse.rules.values import OPERATORS
 
 MAX_LENGTH = 2000
@@ -58,6 +60,8 @@ class Condition:
     # Its value depends on those fields alone (no has()/get() of a computed name), so it can
     # be remembered for assets whose values of them are the same.
     pure: bool = True
+    # The tree as nested closures (rules.closures), built once when the condition compiles.
+    program: Node | None = dataclass_field(default=None, repr=False)
 
 
 def _column(text: str, lineno: int, byte_offset: int) -> int:
@@ -238,5 +242,9 @@ def compile_condition(text: str, field: str = "condition") -> Condition:
     except RecursionError:
         raise _refuse(text, "the expression is nested too deeply", 1, 1, field) from None
     return Condition(
-        text=text, tree=checked.body, fields=frozenset(checker.fields), pure=checker.pure
+        text=text,
+        tree=checked.body,
+        fields=frozenset(checker.fields),
+        pure=checker.pure,
+        program=compile_tree(checked.body),
     )
