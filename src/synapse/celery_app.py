@@ -65,7 +65,11 @@ def create_celery(settings: Settings | None = None) -> Celery:
         beat_schedule=beat_schedule(settings),
         beat_scheduler="synapse.maintenance.beatlock:LockedScheduler",
     )
-    import synapse.jobs.worker_hooks  # noqa: F401  (connects the worker signals)
+    from synapse.jobs.worker_hooks import PausedQueues  # (also connects the worker signals)
+
+    # Paused queues (docs/queues-and-workers.md) are not consumed from the first fetch on, and
+    # again after every broker reconnect; the step also starts the worker's presence record.
+    app.steps["consumer"].add(PausedQueues)
     from synapse.logs import celery_setup_logging
 
     # Worker, pool processes and beat log in our one format (SYNAPSE_LOG_FORMAT), not Celery's.

@@ -7,7 +7,15 @@ System-wide (the same from every API process; aggregate them with `max`, not `su
 - `synapse_queue_length{queue}` — messages waiting in each Redis queue (LLEN of
   `<redis_prefix>:<queue>` and its priority lists); `synapse_messages_unacked` — delivered, not
   yet acknowledged (held by workers);
+- `synapse_queue_depth{queue}`, `synapse_queue_oldest_wait_seconds{queue}` (queue latency: the
+  age of the oldest QUEUED job, 0 when none waits), `synapse_queue_running{queue}` and
+  `synapse_queue_paused{queue}` (1 while paused) — from the job table and `queue_states`;
 - `synapse_workers` and `synapse_worker_up{worker}` — workers that answer a ping;
+  `synapse_workers_registered`, `synapse_worker_rss_bytes{worker}` and
+  `synapse_worker_active_jobs{worker}` — from the worker registry in Redis (jobs/workers.py);
+- `synapse_schedule_missed{entry}`, `synapse_schedule_last_run_failed{entry}` and
+  `synapse_schedule_last_run_timestamp_seconds{entry}` — the beat schedule's entries (a failed
+  backup is `synapse_schedule_last_run_failed{entry="daily-backup"} == 1`);
 - `synapse_dependency_up{dependency}` — whether the database and Redis answered the scrape.
 Per API process: `synapse_websocket_clients`, `synapse_events_relayed_total`,
 `synapse_events_dropped_total` and `synapse_event_relay_connected`.
@@ -33,7 +41,9 @@ from synapse.db.engine import get_engine, session_scope
 from synapse.db.models import Job
 from synapse.jobs import states
 from synapse.jobs.broker import PRIORITY_STEPS, queue_keys, unacked_key
+from synapse.jobs.queues import queue_stats
 from synapse.jobs.redis_client import get_redis
+from synapse.jobs.workers import list_workers
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +89,11 @@ class SynapseCollector(Collector):
                 log.warning("metrics: %s did not answer: %s", name, exc)
                 up.add_metric([name], 0)
         yield up
+        for part in (self._registry, self._schedules):
+            try:
+                yield from part()
+            except Exception as exc:
+                log.warning("metrics: %s failed: %s", part.__name__, exc)
         yield from self._workers()
         if self.relay is not None:
             yield from self._relay(self.relay)
@@ -126,6 +141,31 @@ class SynapseCollector(Collector):
             )
         yield jobs
         yield hist
+        yield from self._queues()
+
+    def _queues(self) -> Iterator[Metric]:
+        families = {
+            "depth": GaugeMetricFamily(
+                "synapse_queue_depth", "Jobs waiting (QUEUED) per queue", labels=["queue"]
+            ),
+            "oldest_wait_seconds": GaugeMetricFamily(
+                "synapse_queue_oldest_wait_seconds",
+                "Queue latency: how long the oldest QUEUED job of the queue has waited",
+                labels=["queue"],
+            ),
+            "running": GaugeMetricFamily(
+                "synapse_queue_running", "Jobs RUNNING per queue", labels=["queue"]
+            ),
+            "paused": GaugeMetricFamily(
+                "synapse_queue_paused", "1 while the queue is paused", labels=["queue"]
+            ),
+        }
+        with session_scope(self.settings) as session:
+            infos = queue_stats(session)
+        for info in infos:
+            for field, family in families.items():
+                family.add_metric([info.name], float(getattr(info, field)))
+        yield from families.values()
 
     def _redis(self) -> Iterator[Metric]:
         lengths = GaugeMetricFamily(
@@ -147,6 +187,57 @@ class SynapseCollector(Collector):
             "Messages delivered to workers and not yet acknowledged",
             value=replies[-1],
         )
+
+    def _registry(self) -> Iterator[Metric]:
+        found = list_workers(self.settings)
+        yield GaugeMetricFamily(
+            "synapse_workers_registered",
+            "Workers whose record in Redis is fresh (they report every few seconds)",
+            value=len(found),
+        )
+        rss = GaugeMetricFamily(
+            "synapse_worker_rss_bytes",
+            "Resident memory of a worker: its main process and pool processes",
+            labels=["worker"],
+        )
+        active = GaugeMetricFamily(
+            "synapse_worker_active_jobs", "Jobs a worker runs now", labels=["worker"]
+        )
+        for worker in found:
+            rss.add_metric([worker.name], worker.rss_bytes)
+            active.add_metric([worker.name], len(worker.active))
+        yield rss
+        yield active
+
+    def _schedules(self) -> Iterator[Metric]:
+        from synapse.maintenance.service import schedule_state
+
+        missed = GaugeMetricFamily(
+            "synapse_schedule_missed",
+            "1 when a slot of the entry passed while beat was running and no run started",
+            labels=["entry"],
+        )
+        failed = GaugeMetricFamily(
+            "synapse_schedule_last_run_failed",
+            "1 when the newest run of the entry ended FAILURE",
+            labels=["entry"],
+        )
+        last = GaugeMetricFamily(
+            "synapse_schedule_last_run_timestamp_seconds",
+            "When the newest run of the entry started (Unix time)",
+            labels=["entry"],
+        )
+        with session_scope(self.settings) as session:
+            entries = schedule_state(self.settings, session).entries
+        for entry in entries:
+            missed.add_metric([entry.name], 1 if entry.missed else 0)
+            run = entry.last_run
+            failed.add_metric([entry.name], 1 if run and run.state == states.FAILURE else 0)
+            if run is not None:
+                last.add_metric([entry.name], run.at.timestamp())
+        yield missed
+        yield failed
+        yield last
 
     def _workers(self) -> Iterator[Metric]:
         try:

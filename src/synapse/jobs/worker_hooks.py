@@ -1,17 +1,21 @@
-"""Worker process hooks: message leases in the main process, fresh connections in the children."""
+"""Worker process hooks: message leases and the worker's presence in the main process, paused
+queues at every start of the consumer, fresh connections in the children."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
-from celery import signals
+from celery import bootsteps, signals
 from celery.worker import state
 
 from synapse.config import get_settings
-from synapse.db.engine import dispose_engines
+from synapse.db.engine import dispose_engines, session_scope
+from synapse.jobs import queues, workers
 from synapse.jobs.redis_client import get_redis
 
 log = logging.getLogger("synapse.worker")
@@ -75,6 +79,121 @@ def _fresh_connections(**_: Any) -> None:
     dispose_engines()
 
 
+def _paused_now() -> set[str]:
+    with session_scope(get_settings()) as session:
+        return queues.paused_queues(session)
+
+
+class Presence(threading.Thread):
+    """Every few seconds: publish this worker's record (workers.py) and follow the paused
+    queues from the database, in case a pause or resume broadcast was missed (the worker was
+    reconnecting to the broker at that moment, say)."""
+
+    def __init__(self, consumer: Any, configured: list[str]) -> None:
+        super().__init__(name="synapse-presence", daemon=True)
+        self.settings = get_settings()
+        self.consumer = consumer
+        self.name_ = str(consumer.hostname)
+        self.configured = configured
+        self.started_at = datetime.now(UTC)
+        self.stop = threading.Event()
+
+    def consuming(self) -> list[str]:
+        return workers.ordered(list(self.consumer.app.amqp.queues.consume_from))
+
+    def record(self) -> workers.WorkerInfo:
+        pool = getattr(self.consumer, "pool", None)
+        concurrency = (
+            getattr(pool, "num_processes", None) or self.consumer.app.conf.worker_concurrency
+        )
+        try:
+            active = sorted(str(r.id) for r in list(state.active_requests))
+        except RuntimeError:  # changed while copied: the next beat has it
+            active = []
+        return workers.WorkerInfo(
+            name=self.name_,
+            hostname=workers.host_of(self.name_),
+            pid=os.getpid(),
+            concurrency=int(concurrency),
+            queues=self.consuming(),
+            configured_queues=self.configured,
+            active=active,
+            rss_bytes=workers.resident_bytes(),
+            last_seen=datetime.now(UTC),
+            started_at=self.started_at,
+        )
+
+    def follow_pauses(self) -> None:
+        paused = _paused_now()
+        consuming = set(self.consuming())
+        control = self.consumer.app.control
+        for queue in self.configured:
+            if queue in paused and queue in consuming:
+                control.cancel_consumer(queue, destination=[self.name_], reply=False)
+            elif queue not in paused and queue not in consuming:
+                control.add_consumer(queue, destination=[self.name_], reply=False)
+
+    def beat(self) -> None:
+        try:
+            self.follow_pauses()
+        except Exception as exc:  # the database or Redis is away: the start gate still holds
+            log.warning("could not read the paused queues: %s", exc)
+        try:
+            workers.publish(self.settings, self.record())
+        except Exception as exc:
+            log.warning("could not publish this worker's record: %s", exc)
+
+    def run(self) -> None:
+        self.beat()
+        while not self.stop.wait(workers.publish_interval(self.settings)):
+            self.beat()
+
+    def leave(self) -> None:
+        self.stop.set()
+        try:
+            workers.remove(self.settings, self.name_)
+        except Exception as exc:
+            log.warning("could not remove this worker's record: %s", exc)
+
+
+_presence: Presence | None = None
+_configured: list[str] | None = None
+
+
+class PausedQueues(bootsteps.StartStopStep):  # type: ignore[misc]
+    """A consumer step: at every start of the consumer (worker start, broker reconnect), after
+    the task consumer exists and before the first message is fetched, stop consuming the
+    queues that are paused in the database (and consume again those resumed meanwhile)."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def start(self, c: Any) -> None:
+        global _configured, _presence
+        if _configured is None:
+            _configured = workers.ordered(list(c.app.amqp.queues.consume_from))
+        try:
+            paused = _paused_now()
+        except Exception as exc:  # the start gate still holds every paused queue
+            log.warning("could not read the paused queues at start: %s", exc)
+            paused = set()
+        consuming = set(c.app.amqp.queues.consume_from)
+        for queue in _configured:
+            if queue in paused and queue in consuming:
+                log.info("queue %s is paused: not consuming it", queue)
+                c.cancel_task_queue(queue)
+            elif queue not in paused and queue not in consuming:
+                c.add_task_queue(queue)
+        if _presence is None:
+            _presence = Presence(c, _configured)
+            _presence.start()
+
+
+def _leave(**_: Any) -> None:
+    if _presence is not None:
+        _presence.leave()
+
+
 signals.worker_ready.connect(_start_lease_keeper, weak=False)
 signals.worker_shutdown.connect(_stop_lease_keeper, weak=False)
+signals.worker_shutdown.connect(_leave, weak=False)
 signals.worker_process_init.connect(_fresh_connections, weak=False)
