@@ -7,14 +7,21 @@ itself where there is one, so an action and its audit row land (or roll back) to
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from synapse.db.engine import session_scope
 from synapse.db.models import AuditEvent, utcnow
+from synapse.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from synapse.auth import Principal
+    from synapse.config import Settings
 
 # What is recorded; `GET /api/v1/audit?action=` takes these.
 ACTIONS = (
@@ -35,6 +42,20 @@ ACTIONS = (
     "token.login",
 )
 CLI_ACTOR = "cli"  # actions taken on the machine itself (`synapse restore`), not over HTTP
+# Keys never kept in a detail, at any depth: a token or a password has no place in the trail.
+SECRET_KEY = re.compile(r"token|secret|password|passwd|authorization|cookie|api_key", re.I)
+SINCE_WORDS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+
+
+def scrubbed(value: Any) -> Any:
+    """The detail without any key that names a secret (replaced by "***")."""
+    if isinstance(value, Mapping):
+        return {
+            str(k): "***" if SECRET_KEY.search(str(k)) else scrubbed(v) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [scrubbed(v) for v in value]
+    return value
 
 
 def record(
@@ -54,7 +75,7 @@ def record(
         actor=actor[:100],
         action=action,
         target=target[:200],
-        detail=dict(detail or {}),
+        detail=scrubbed(dict(detail or {})),
         client=(client or None) and client[:64],
     )
     session.add(event)
@@ -65,6 +86,62 @@ def client_address(request: Any) -> str | None:
     """The peer's address as the server saw it (a proxy's own address when behind one)."""
     client = getattr(request, "client", None)
     return getattr(client, "host", None)
+
+
+def record_by(
+    session: Session,
+    principal: Principal,
+    request: Any,
+    action: str,
+    target: str,
+    detail: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """`record` for an HTTP caller: the principal's id (a token's fingerprint, never the
+    token) as the actor and the request's peer address as the client."""
+    return record(
+        session,
+        actor=principal.id,
+        action=action,
+        target=target,
+        detail=detail,
+        client=client_address(request),
+    )
+
+
+def record_now(
+    settings: Settings,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    detail: Mapping[str, Any] | None = None,
+    client: str | None = None,
+) -> None:
+    """`record` in a transaction of its own, for actions that commit their own work (a job
+    queued by a service that opens its session)."""
+    with session_scope(settings) as session:
+        record(session, actor=actor, action=action, target=target, detail=detail, client=client)
+
+
+def checked_action(action: str | None) -> str | None:
+    if action and action not in ACTIONS:
+        raise InvalidInput(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    return action or None
+
+
+def parse_since(since: str | None, *, now: datetime | None = None) -> datetime | None:
+    """`1h`, `24h`, `7d` or an ISO 8601 time (UTC when it has no offset)."""
+    if not since:
+        return None
+    if since in SINCE_WORDS:
+        return (now or utcnow()) - SINCE_WORDS[since]
+    try:
+        moment = datetime.fromisoformat(since.replace(" ", "+"))
+    except ValueError:
+        raise InvalidInput(
+            f"since must be 1h, 24h, 7d or an ISO 8601 time, not {since!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def list_events(

@@ -70,6 +70,7 @@ def test_cancel_a_running_job_from_the_queue_page(ui: UpInstance, page: Page) ->
     wait_for(lambda: int(bar.get_attribute("aria-valuenow") or 0) > first, timeout=15)
     expect(running.locator(".counts")).to_contain_text("/600 items")
     running.locator("button[data-action=cancel]").click()
+    running.locator("button[data-confirmed]").click()  # Cancel asks first
     expect(page.locator(f"[data-group=cancelled] #job-{job_id}")).to_be_visible(timeout=10_000)
     assert job(ui, job_id)["state"] == "CANCELLED"
 

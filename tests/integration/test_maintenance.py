@@ -155,8 +155,13 @@ def test_backup_wipe_restore_round_trip(maint: System) -> None:
     )
     path = maint.settings.backups_dir / backup["name"]
     manifest = json.loads(manifest_path(path).read_text())
-    # The backup's own counts: the database as it was, plus the backup job's row (RUNNING then).
-    assert manifest["tables"] == {**before, "jobs": before["jobs"] + 1}
+    # The backup's own counts: the database as it was, plus the backup job's row (RUNNING then)
+    # and its audit row (written with the job).
+    assert manifest["tables"] == {
+        **before,
+        "jobs": before["jobs"] + 1,
+        "audit_events": before["audit_events"] + 1,
+    }
 
     wipe(maint.settings)
     assert "assets" not in table_counts(maint.settings)
@@ -168,7 +173,11 @@ def test_backup_wipe_restore_round_trip(maint: System) -> None:
     restored = synapse_cli(maint, "restore", backup["name"], "--yes")
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert "Row counts match the backup's." in restored.stdout
-    assert table_counts(maint.settings) == manifest["tables"]
+    # The restore itself is audited, after the restored rows.
+    assert table_counts(maint.settings) == {
+        **manifest["tables"],
+        "audit_events": manifest["tables"]["audit_events"] + 1,
+    }
     with maint.client() as client:
         assets = client.get(f"/api/v1/projects/{key}/assets", params={"limit": 1}).json()
         assert assets["total"] == 300

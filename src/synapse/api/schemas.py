@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from synapse.db.models import Asset, Job, JobLog, JobRowError
 from synapse.jobs import states
@@ -77,6 +77,59 @@ class JobList(BaseModel):
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        default=None, description="pass as `cursor` for the next page; null on the last page"
+    )
+
+
+BULK_MAX = 10_000  # jobs one bulk call acts on
+
+
+class JobFilterIn(BaseModel):
+    """The filters of `GET /api/v1/jobs`, as a bulk action's "everything matching"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: str | None = None
+    type: str | None = None
+    project_id: str | None = None
+    since: str = "all"
+    q: str | None = None
+    submitted_by: str | None = None
+
+
+class BulkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["retry", "cancel"]
+    ids: list[str] | None = Field(default=None, max_length=BULK_MAX)
+    filter: JobFilterIn | None = None
+    dry_run: bool = False
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> BulkRequest:
+        if (self.ids is None) == (self.filter is None):
+            raise ValueError("give either ids (a selection) or filter (everything matching)")
+        return self
+
+
+class BulkSkipped(BaseModel):
+    id: str
+    reason: str
+
+
+class BulkResult(BaseModel):
+    action: str
+    dry_run: bool
+    matched: int = Field(description="jobs the selection or filter names (that you can see)")
+    eligible: int = Field(description="of those, the ones the action applies to")
+    done: int = Field(description="acted on (0 in a dry run)")
+    skipped: int
+    skipped_reasons: dict[str, int]
+    skipped_items: list[BulkSkipped] = Field(description="the first 100 skipped, with why")
+    new_job_ids: list[str] = Field(default_factory=list, description="retry: the new jobs")
+    cancelled_ids: list[str] = Field(default_factory=list, description="cancel: the jobs")
+    limit: int = BULK_MAX
 
 
 class LogLine(BaseModel):

@@ -86,6 +86,8 @@ class Job(Base):
         Index("ix_jobs_project", "project_key"),
         Index("ix_jobs_finished", "finished_at"),
         Index("ix_jobs_submitted_by", "submitted_by", "created_at"),
+        Index("ix_jobs_type_created", "type", "created_at"),
+        Index("ix_jobs_state_finished", "state", "finished_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

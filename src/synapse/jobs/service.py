@@ -8,6 +8,7 @@ from typing import Any
 
 from celery import Celery
 
+from synapse import audit
 from synapse.config import QUEUES, Settings
 from synapse.db.engine import session_scope
 from synapse.db.models import Job
@@ -53,8 +54,10 @@ def submit_job(
     submitted_by: str | None = None,
     retry_of: str | None = None,
     job_id: str | None = None,
+    audit_entry: dict[str, Any] | None = None,
 ) -> Job:
-    """Write the job row (QUEUED), then send the Celery task with the same id."""
+    """Write the job row (QUEUED), then send the Celery task with the same id. `audit_entry`
+    (the keywords of `audit.record` but the session) lands in the row's transaction."""
     check_queue(queue)
     job_id = job_id or str(uuid.uuid4())
     with session_scope(settings) as session:
@@ -68,20 +71,28 @@ def submit_job(
             submitted_by=submitted_by,
             retry_of=retry_of,
         )
+        if audit_entry is not None:
+            audit.record(session, **audit_entry)
+    send_queued(settings, celery, job)
+    return job
+
+
+def send_queued(settings: Settings, celery: Celery, job: Job) -> None:
+    """Send the Celery task of a job row just written (QUEUED); if the broker refuses, the job
+    fails ("could not queue the job") and TransientError says so."""
     try:
-        args, kwargs = task_call(params)
-        celery.send_task(task_name, args=args, kwargs=kwargs, task_id=job_id, queue=queue)
+        args, kwargs = task_call(job.params)
+        celery.send_task(job.type, args=args, kwargs=kwargs, task_id=job.id, queue=job.queue)
     except Exception as exc:  # the broker is down: say so instead of leaving a job that never runs
         attempts.finish(
             settings,
-            job_id=job_id,
+            job_id=job.id,
             state=states.FAILURE,
             message="Could not be queued",
             error=f"could not queue the job: {exc}",
         )
         raise TransientError(f"the job queue is unavailable: {exc}") from exc
-    _state_event(settings, job, f"{task_name} queued on {queue}")
-    return job
+    _state_event(settings, job, f"{job.type} queued on {job.queue}")
 
 
 def get_job(settings: Settings, job_id: str) -> Job:
@@ -92,9 +103,11 @@ def get_job(settings: Settings, job_id: str) -> Job:
     return job
 
 
-def cancel_job(*, settings: Settings, job_id: str, by: str | None = None) -> Job:
+def cancel_job(
+    *, settings: Settings, job_id: str, by: str | None = None, client: str | None = None
+) -> Job:
     """A queued job (or one waiting to retry) never starts; a running one stops at its next
-    checkpoint."""
+    checkpoint. With `by`, the cancel is in the audit trail (same transaction)."""
     with session_scope(settings) as session:
         job = store.get_job(session, job_id)
         if job is None:
@@ -109,6 +122,11 @@ def cancel_job(*, settings: Settings, job_id: str, by: str | None = None) -> Job
         else:
             store.add_log_line(
                 session, job_id=job_id, level="WARNING", message=f"Cancel requested{who}"
+            )
+        if by:
+            detail = {"type": job.type, "state": job.state, "project_id": job.project_key}
+            audit.record(
+                session, actor=by, action="job.cancel", target=job_id, detail=detail, client=client
             )
     # The flag also stops a queued job that a worker picks up in this very moment.
     get_redis(settings).set(cancel_key(settings, job_id), "1", ex=CANCEL_FLAG_TTL)
@@ -126,15 +144,29 @@ def retry_job(
     job_id: str,
     by: str | None = None,
     changes: dict[str, Any] | None = None,
+    client: str | None = None,
 ) -> Job:
     """A new job with the same parameters (but `changes`, which the job must already take);
-    the old one stays as it was."""
+    the old one stays as it was. With `by`, the retry is in the audit trail."""
     old = get_job(settings, job_id)
     if old.state not in (states.FAILURE, states.CANCELLED):
         raise Conflict(f"job {job_id} is {old.state}; only failed or cancelled jobs can be retried")
     unknown = sorted(set(changes or {}) - set(old.params))
     if unknown:
         raise InvalidInput(f"a {old.type} job has no parameter {', '.join(unknown)} to change")
+    new_id = str(uuid.uuid4())
+    entry = None
+    if by:
+        detail: dict[str, Any] = {"new_job_id": new_id, "type": old.type}
+        if changes:
+            detail["changes"] = changes
+        entry = {
+            "actor": by,
+            "action": "job.retry",
+            "target": job_id,
+            "detail": detail | {"project_id": old.project_key},
+            "client": client,
+        }
     return submit_job(
         settings=settings,
         celery=celery,
@@ -144,4 +176,6 @@ def retry_job(
         project_key=old.project_key,
         submitted_by=by,
         retry_of=old.id,
+        job_id=new_id,
+        audit_entry=entry,
     )

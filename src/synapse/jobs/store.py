@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    and_,
     case,
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session
 from synapse.config import Settings
 from synapse.db.engine import session_scope
 from synapse.db.models import Job, JobLog, JobRowError, utcnow
-from synapse.jobs import states
+from synapse.jobs import search, states
 
 ROW_ERROR_BATCH = 5_000
 
@@ -36,6 +38,16 @@ class JobFilter:
     project_key: str | None = None
     since: timedelta | None = None
     projects: frozenset[str] | None = None  # a member's projects; None: all
+    q: str | None = None  # id prefix or text in parameters / error (jobs/search.py)
+    submitted_by: str | None = None
+    ids: tuple[str, ...] | None = None  # only these jobs (a bulk action's selection)
+
+
+@dataclass(frozen=True)
+class JobPage:
+    items: Sequence[Job]
+    total: int
+    next_cursor: str | None
 
 
 def add_job(
@@ -111,7 +123,7 @@ def add_row_errors(settings: Settings, *, job_id: str, errors: Iterable[dict[str
             session.execute(insert(JobRowError), batch)
 
 
-def _filtered(query: Any, flt: JobFilter) -> Any:
+def _filtered(query: Any, flt: JobFilter, dialect: str) -> Any:
     if flt.states:
         query = query.where(Job.state.in_(flt.states))
     if flt.type:
@@ -119,20 +131,116 @@ def _filtered(query: Any, flt: JobFilter) -> Any:
     if flt.project_key:
         query = query.where(Job.project_key == flt.project_key)
     if flt.since is not None:  # finished in the window, or (not finished yet) created in it
-        query = query.where(func.coalesce(Job.finished_at, Job.created_at) >= utcnow() - flt.since)
+        start = utcnow() - flt.since
+        if flt.states and set(flt.states) <= states.FINISHED:
+            finished: Any = Job.finished_at
+            if dialect == "sqlite":  # count through the state's index, not all of the window
+                finished = func.coalesce(Job.finished_at, Job.finished_at)
+            query = query.where(finished >= start)
+        else:
+            query = query.where(
+                or_(
+                    Job.finished_at >= start,
+                    and_(Job.finished_at.is_(None), Job.created_at >= start),
+                )
+            )
     if flt.projects is not None:
         query = query.where(Job.project_key.in_(sorted(flt.projects)))
+    if flt.submitted_by:
+        query = query.where(Job.submitted_by == flt.submitted_by)
+    if flt.q:
+        query = query.where(search.matches(flt.q, dialect))
+    if flt.ids is not None:
+        query = query.where(Job.id.in_(flt.ids))
     return query
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def filtered(session: Session, query: Any, flt: JobFilter) -> Any:
+    """`query` (a select over jobs) limited to what the filter matches."""
+    return _filtered(query, flt, _dialect(session))
+
+
+def count_jobs(session: Session, flt: JobFilter) -> int:
+    query = filtered(session, select(func.count()).select_from(Job), flt)
+    return int(session.scalar(query) or 0)
+
+
+def page_jobs(
+    session: Session,
+    flt: JobFilter,
+    *,
+    limit: int,
+    offset: int = 0,
+    cursor: search.Cursor | None = None,
+    oldest_first: bool = False,
+) -> JobPage:
+    """One page of the jobs the filter matches, newest (or oldest) first, with the cursor of
+    the next page (None on the last). The cursor keeps to the created_at index."""
+    if flt.q:
+        return _page_of_search(session, flt, limit, offset, cursor, oldest_first)
+    query = filtered(session, select(Job), flt)
+    if cursor is not None:
+        query = query.where(search.after(cursor, oldest_first=oldest_first))
+    created: Any = Job.created_at
+    if len(flt.states) > 1 and _dialect(session) == "sqlite":
+        # For `state IN (a, b) ORDER BY created_at` SQLite walks the created_at index through
+        # the whole history to find the few RUNNING jobs; sorting by an expression makes it
+        # find them by the state index and sort those.
+        created = func.coalesce(Job.created_at, Job.created_at)
+    order = (created.asc(), Job.id.asc()) if oldest_first else (created.desc(), Job.id.desc())
+    rows = session.scalars(query.order_by(*order).limit(limit + 1).offset(offset)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    token = search.Cursor.of(rows[-1]).encode() if more and rows else None
+    return JobPage(items=rows, total=count_jobs(session, flt), next_cursor=token)
+
+
+def _page_of_search(
+    session: Session,
+    flt: JobFilter,
+    limit: int,
+    offset: int,
+    cursor: search.Cursor | None,
+    oldest_first: bool,
+) -> JobPage:
+    """A text search reads every row anyway: one scan for the keys of all matches (the total
+    and the page from it), then the page's rows by id, instead of a count and an index walk."""
+    keys = sorted(
+        session.execute(filtered(session, select(Job.created_at, Job.id), flt)).tuples(),
+        reverse=not oldest_first,
+    )
+    total = len(keys)
+    if cursor is not None:
+        mark = (cursor.created_at, cursor.job_id)
+        keys = [k for k in keys if (k > mark if oldest_first else k < mark)]
+    window = keys[offset : offset + limit + 1]
+    chosen = [job_id for _at, job_id in window[:limit]]
+    found = {j.id: j for j in session.scalars(select(Job).where(Job.id.in_(chosen)))}
+    rows = [found[i] for i in chosen if i in found]
+    more = len(window) > limit
+    token = search.Cursor.of(rows[-1]).encode() if more and rows else None
+    return JobPage(items=rows, total=total, next_cursor=token)
 
 
 def list_jobs(
     session: Session, flt: JobFilter, *, limit: int, offset: int
 ) -> tuple[Sequence[Job], int]:
-    total = session.scalar(_filtered(select(func.count()).select_from(Job), flt)) or 0
-    rows = session.scalars(
-        _filtered(select(Job), flt).order_by(Job.created_at.desc()).limit(limit).offset(offset)
-    ).all()
-    return rows, total
+    page = page_jobs(session, flt, limit=limit, offset=offset)
+    return page.items, page.total
+
+
+def find_by_prefix(
+    session: Session, prefix: str, *, projects: frozenset[str] | None, limit: int = 50
+) -> Sequence[Job]:
+    """The jobs (visible in `projects`; None: all) whose id starts with `prefix`."""
+    query = select(Job).where(Job.id.startswith(prefix.lower(), autoescape=True))
+    if projects is not None:
+        query = query.where(Job.project_key.in_(sorted(projects)))
+    return session.scalars(query.order_by(Job.created_at.desc()).limit(limit)).all()
 
 
 def list_logs(

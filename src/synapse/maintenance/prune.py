@@ -3,6 +3,9 @@ log lines, row errors, change ledgers, uploaded files and generated files (packa
 exports). Each pruned job leaves a small mark (`pruned_jobs`), so that an undo or commit of it
 answers "pruned" instead of "not found".
 
+The operators' audit trail follows its own, longer retention (SYNAPSE_AUDIT_RETENTION_DAYS,
+365 days): its rows name jobs that may be long gone, and say who did what to them.
+
 Backups are the exception: they follow their own retention (SYNAPSE_BACKUP_KEEP), so the backup
 file of a pruned backup job stays, its record merely loses the job. Rows go in batches, each in
 one transaction; files are deleted from disk only after their rows are gone, so a failed batch
@@ -22,6 +25,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from synapse import audit
 from synapse.config import Settings
 from synapse.db.engine import session_scope
 from synapse.db.models import (
@@ -171,10 +175,13 @@ def prune_jobs(
         progress.update_progress(0, 1, f"Pruned {done.jobs:,} jobs so far")
     # An upload no job reads (a guided import left before its preview) is kept for a day.
     _orphan_uploads(settings, (now or utcnow()) - ORPHAN_UPLOAD_AGE, done)
+    with session_scope(settings) as session:
+        audit_events = audit.prune(session, older_than_days=settings.audit_retention_days, now=now)
     summary = (
         f"Pruned {done.jobs:,} jobs older than {settings.job_retention_days} days "
         f"({done.logs:,} log lines, {done.files:,} files, {done.uploads:,} uploads; "
-        f"{human_size(done.bytes)} freed)"
+        f"{human_size(done.bytes)} freed) and {audit_events:,} audit events older than "
+        f"{settings.audit_retention_days} days"
     )
     progress.update_progress(1, 1, summary)
     return {
@@ -187,4 +194,6 @@ def prune_jobs(
         "files": done.files,
         "uploads": done.uploads,
         "bytes_freed": done.bytes,
+        "audit_events": audit_events,
+        "audit_retention_days": settings.audit_retention_days,
     }

@@ -11,14 +11,16 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from synapse import audit
 from synapse.access import COOKIE, principal_of, visible_job
 from synapse.api.deps import SessionDep, SettingsDep
 from synapse.auth import Principal, authenticate
+from synapse.errors import NotFound
 from synapse.files import files_of_job
 from synapse.jobs import store
 from synapse.jobs.store import duration_seconds
 from synapse.web import present
-from synapse.web.queue import QueueFilter, queue_view
+from synapse.web.queue import QueueFilter, group_page, queue_view
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -71,7 +73,8 @@ def login_page(request: Request, next: str = "/") -> Response:
 def login(
     request: Request, token: Annotated[str, Form()], next: Annotated[str, Form()] = "/"
 ) -> Response:
-    if authenticate(request.app.state.tokens, token.strip()) is None:
+    principal = authenticate(request.app.state.tokens, token.strip())
+    if principal is None:
         return templates.TemplateResponse(
             request,
             "login.html",
@@ -79,6 +82,14 @@ def login(
              "error": "That token is not valid."},
             status_code=401,
         )  # fmt: skip
+    audit.record_now(
+        request.app.state.settings,
+        actor=principal.id,
+        action="token.login",
+        target=principal.id,
+        detail={"role": principal.role, "page": "login"},
+        client=audit.client_address(request),
+    )  # the token's fingerprint, never the token
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         COOKIE,
@@ -99,9 +110,15 @@ def logout() -> Response:
 
 
 def queue_filter(
-    state: str = "all", type: str = "", project: str = "", since: str = "24h"
+    state: str = "all",
+    type: str = "",
+    project: str = "",
+    since: str = "24h",
+    q: str = "",
+    submitted_by: str = "",
+    cursor: str = "",
 ) -> QueueFilter:
-    return QueueFilter(state, type, project, since)
+    return QueueFilter(state, type, project, since, q, submitted_by, cursor)
 
 
 QueueFilterDep = Annotated[QueueFilter, Depends(queue_filter)]
@@ -116,7 +133,7 @@ def queue_page(
     flt: QueueFilterDep,
 ) -> Response:
     view = queue_view(session, principal, flt, settings=settings)
-    return render(request, "queue.html", principal, view=view)
+    return render(request, "queue.html", principal, view=view, **present.ROW_HELPERS)
 
 
 @router.get("/ui/queue/rows", response_class=HTMLResponse)
@@ -129,7 +146,20 @@ def queue_rows(
 ) -> Response:
     """The rows of the queue page alone: what its script swaps in on a change."""
     view = queue_view(session, principal, flt, settings=settings)
-    return render(request, "_queue_rows.html", principal, view=view)
+    return render(request, "_queue_rows.html", principal, view=view, **present.ROW_HELPERS)
+
+
+@router.get("/ui/queue/more", response_class=HTMLResponse)
+def queue_more(
+    request: Request, session: SessionDep, principal: PagePrincipal, flt: QueueFilterDep
+) -> Response:
+    """The next page of one section (`state`, from `cursor`): its rows and the next link."""
+    key = flt.state if flt.state in dict(present.GROUPS) else "completed"
+    group = group_page(session, principal, flt, key, cursor=flt.cursor or None)
+    view = {"filters": flt}
+    return render(
+        request, "_queue_more.html", principal, group=group, view=view, **present.ROW_HELPERS
+    )
 
 
 def _job_context(session: SessionDep, job_id: str, principal: Principal) -> dict[str, Any]:
@@ -147,18 +177,45 @@ def _job_context(session: SessionDep, job_id: str, principal: Principal) -> dict
     }
 
 
+def _not_found(request: Request, principal: Principal, job_id: str) -> Response:
+    response = render(request, "job_missing.html", principal, job_id=job_id)
+    response.status_code = 404
+    return response
+
+
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(
     request: Request, job_id: str, session: SessionDep, principal: PagePrincipal
 ) -> Response:
-    return render(request, "job.html", principal, **_job_context(session, job_id, principal))
+    """A job by its id, or by the 8 characters the lists show: one match goes to its page,
+    several are listed, none (or another project's job) is a page that says so."""
+    try:
+        context = _job_context(session, job_id, principal)
+    except NotFound:
+        found = (
+            store.find_by_prefix(session, job_id, projects=principal.project_scope)
+            if 4 <= len(job_id) < 36
+            else []
+        )
+        if len(found) == 1:
+            return RedirectResponse(f"/jobs/{found[0].id}", status_code=303)
+        if not found:
+            return _not_found(request, principal, job_id)
+        return render(
+            request, "jobs_found.html", principal, prefix=job_id, jobs=found, **present.ROW_HELPERS
+        )
+    return render(request, "job.html", principal, **context)
 
 
 @router.get("/ui/jobs/{job_id}/body", response_class=HTMLResponse)
 def job_body(
     request: Request, job_id: str, session: SessionDep, principal: PagePrincipal
 ) -> Response:
-    return render(request, "_job_body.html", principal, **_job_context(session, job_id, principal))
+    try:
+        context = _job_context(session, job_id, principal)
+    except NotFound:
+        return _not_found(request, principal, job_id)
+    return render(request, "_job_body.html", principal, **context)
 
 
 # The import, asset and operators' pages (they use render() and PagePrincipal above).

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from synapse import audit
 from synapse.api.deps import CeleryDep, SettingsDep
 from synapse.api.schemas import UploadAccepted
 from synapse.api.security import AdminDep
+from synapse.jobs.service import submit_job
 from synapse.maintenance.backup_files import list_backups
-from synapse.maintenance.service import queue_backup
+from synapse.maintenance.schedule import BACKUP_TASK
 
 router = APIRouter(prefix="/api/v1/admin/backups", tags=["backups"])
 
@@ -39,10 +42,27 @@ def get_backups(settings: SettingsDep, admin: AdminDep) -> BackupList:
 
 @router.post("", status_code=202, response_model=UploadAccepted)
 async def create_backup(
-    settings: SettingsDep, celery: CeleryDep, admin: AdminDep
+    settings: SettingsDep, celery: CeleryDep, admin: AdminDep, request: Request
 ) -> UploadAccepted:
     """Queue a backup job now; answers at once with its job id."""
-    job_id = await run_in_threadpool(queue_backup, settings=settings, celery=celery, by=admin.id)
+    job_id = str(uuid.uuid4())
+    entry = {
+        "actor": admin.id,
+        "action": "backup.create",
+        "target": f"backup job {job_id}",
+        "detail": {"job_id": job_id},
+        "client": audit.client_address(request),
+    }  # in the job row's transaction, so that the backup holds it
+    await run_in_threadpool(
+        submit_job,
+        settings=settings,
+        celery=celery,
+        task_name=BACKUP_TASK,
+        params={},
+        submitted_by=admin.id,
+        job_id=job_id,
+        audit_entry=entry,
+    )
     return UploadAccepted(
         job_id=job_id,
         status="QUEUED",

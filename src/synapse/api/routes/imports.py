@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
+from synapse import audit
 from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, SessionDep, SettingsDep
 from synapse.api.schemas import UploadAccepted
 from synapse.api.security import PrincipalDep, check_may_act, check_project, visible_job
@@ -60,11 +61,14 @@ def commit_preview(
     celery: CeleryDep,
     session: SessionDep,
     principal: PrincipalDep,
+    request: Request,
 ) -> UploadAccepted:
     """Queue the import a finished preview showed. If any asset it showed changed since, that
     import writes nothing and fails naming them. 409 when the job is no committable preview."""
     check_may_act(principal, visible_job(session, job_id, principal))
     job = review.submit_commit(settings=settings, celery=celery, job_id=job_id, by=principal.id)
+    detail = {"job_id": job.id, "project_id": job.project_key}
+    audit.record_by(session, principal, request, "import.commit", job_id, detail)
     return _accepted(job.id, f"Commit of preview {job_id[:8]}")
 
 
@@ -75,6 +79,7 @@ def undo_import(
     celery: CeleryDep,
     session: SessionDep,
     principal: PrincipalDep,
+    request: Request,
 ) -> UploadAccepted:
     """Queue the undo of a successful import: its created assets deleted, its updated ones
     restored; assets a later job changed are left alone and listed. 409 says why not."""
@@ -83,6 +88,8 @@ def undo_import(
     elif not principal.sees(review.pruned_project(session, job_id)):
         raise NotFound(f"job {job_id} not found")
     job = review.submit_undo(settings=settings, celery=celery, job_id=job_id, by=principal.id)
+    detail = {"job_id": job.id, "project_id": job.project_key}
+    audit.record_by(session, principal, request, "import.undo", job_id, detail)
     return _accepted(job.id, f"Undo of import {job_id[:8]}")
 
 

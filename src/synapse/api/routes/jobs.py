@@ -7,15 +7,27 @@ import io
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from synapse import audit
 from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, SessionDep, SettingsDep
-from synapse.api.schemas import JobList, JobPublic, LogLine, LogList, RowErrorList, RowErrorPublic
+from synapse.api.schemas import (
+    BulkRequest,
+    BulkResult,
+    BulkSkipped,
+    JobList,
+    JobPublic,
+    LogLine,
+    LogList,
+    RowErrorList,
+    RowErrorPublic,
+)
 from synapse.api.security import PrincipalDep, check_may_act, visible_job
+from synapse.auth import Principal
 from synapse.errors import InvalidInput
-from synapse.jobs import service, states, store
+from synapse.jobs import bulk, search, service, states, store
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
@@ -23,6 +35,38 @@ SinceQ = Annotated[
     Literal["1h", "24h", "7d", "all"],
     Query(description="jobs that finished in this window (unfinished ones: created in it)"),
 ]
+
+
+def job_filter(
+    principal: Principal,
+    *,
+    state: str | None = None,
+    type: str | None = None,
+    project_id: str | None = None,
+    since: str | None = "all",
+    q: str | None = None,
+    submitted_by: str | None = None,
+) -> store.JobFilter:
+    """The list's filters, limited to what the caller sees (`submitted_by=me`: the caller)."""
+    wanted: tuple[str, ...] = ()
+    if state and state.lower() != "all":
+        if state.lower() not in states.FILTERS:
+            raise InvalidInput(
+                f"state must be one of all, running, queued, completed, failed, cancelled "
+                f"or a job state, not {state!r}"
+            )
+        wanted = states.FILTERS[state.lower()]
+    if (since or "all") not in ("1h", "24h", "7d", "all"):
+        raise InvalidInput(f"since must be one of 1h, 24h, 7d, all, not {since!r}")
+    return store.JobFilter(
+        states=wanted,
+        type=type or None,
+        project_key=project_id or None,
+        since=store.since_to_delta(since),
+        projects=principal.project_scope,
+        q=search.clean_q(q),
+        submitted_by=principal.id if submitted_by == "me" else submitted_by or None,
+    )
 
 
 @router.get("", response_model=JobList)
@@ -33,26 +77,87 @@ def list_jobs(
     type: str | None = None,
     project_id: str | None = None,
     since: SinceQ = "all",
+    q: Annotated[
+        str | None,
+        Query(description="job id prefix, or text in the parameters (file name...) or error"),
+    ] = None,
+    submitted_by: Annotated[
+        str | None, Query(description="who submitted the job (`me`: the caller)")
+    ] = None,
+    order: Annotated[Literal["newest", "oldest"], Query(description="by creation time")] = "newest",
+    cursor: Annotated[
+        str | None, Query(description="the `next_cursor` of the previous page")
+    ] = None,
     limit: LimitQ = 50,
     offset: OffsetQ = 0,
 ) -> JobList:
-    wanted: tuple[str, ...] = ()
-    if state and state.lower() != "all":
-        if state.lower() not in states.FILTERS:
-            raise InvalidInput(
-                f"state must be one of all, running, queued, completed, failed, cancelled "
-                f"or a job state, not {state!r}"
-            )
-        wanted = states.FILTERS[state.lower()]
-    flt = store.JobFilter(
-        states=wanted,
+    flt = job_filter(
+        principal,
+        state=state,
         type=type,
-        project_key=project_id,
-        since=store.since_to_delta(since),
-        projects=principal.project_scope,
+        project_id=project_id,
+        since=since,
+        q=q,
+        submitted_by=submitted_by,
     )
-    rows, total = store.list_jobs(session, flt, limit=limit, offset=offset)
-    return JobList(items=[JobPublic.of(j) for j in rows], total=total, limit=limit, offset=offset)
+    page = store.page_jobs(
+        session,
+        flt,
+        limit=limit,
+        offset=offset,
+        cursor=search.Cursor.decode(cursor) if cursor else None,
+        oldest_first=order == "oldest",
+    )
+    return JobList(
+        items=[JobPublic.of(j) for j in page.items],
+        total=page.total,
+        limit=limit,
+        offset=offset,
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.post("/bulk", response_model=BulkResult)
+def bulk_action(
+    body: BulkRequest,
+    request: Request,
+    settings: SettingsDep,
+    celery: CeleryDep,
+    principal: PrincipalDep,
+) -> BulkResult:
+    """Retry or cancel a selection (`ids`) or everything matching `filter` (the fields of
+    `GET /api/v1/jobs`); `dry_run` only counts. What the caller may not touch is skipped and
+    counted with its reason. At most 10,000 jobs per call (422 beyond)."""
+    flt = None
+    described: dict[str, object] = {"ids": len(body.ids or [])}
+    if body.filter is not None:
+        fields = body.filter.model_dump()
+        flt = job_filter(principal, **fields)
+        described = {k: v for k, v in fields.items() if v not in (None, "")}
+    out = bulk.run(
+        settings=settings,
+        celery=celery,
+        principal=principal,
+        action=body.action,
+        ids=body.ids,
+        flt=flt,
+        dry_run=body.dry_run,
+        client=audit.client_address(request),
+        described=described,
+    )
+    return BulkResult(
+        action=out.action,
+        dry_run=out.dry_run,
+        matched=out.matched,
+        eligible=out.eligible,
+        done=out.done,
+        skipped=out.skipped,
+        skipped_reasons=dict(out.reasons),
+        skipped_items=[BulkSkipped(id=i, reason=r) for i, r in out.skipped_items],
+        new_job_ids=out.new_job_ids,
+        cancelled_ids=out.cancelled_ids,
+        limit=bulk.LIMIT,
+    )
 
 
 @router.get("/{job_id}", response_model=JobPublic)
@@ -62,11 +167,17 @@ def get_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobPub
 
 @router.post("/{job_id}/cancel", response_model=JobPublic)
 def cancel_job(
-    job_id: str, settings: SettingsDep, session: SessionDep, principal: PrincipalDep
+    job_id: str,
+    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> JobPublic:
     """A queued job never starts; a running one stops at its next checkpoint. Finished: 409."""
     check_may_act(principal, visible_job(session, job_id, principal))
-    job = service.cancel_job(settings=settings, job_id=job_id, by=principal.id)
+    job = service.cancel_job(
+        settings=settings, job_id=job_id, by=principal.id, client=audit.client_address(request)
+    )
     return JobPublic.of(job)
 
 
@@ -82,6 +193,7 @@ class RetryOptions(BaseModel):
 @router.post("/{job_id}/retry", status_code=202, response_model=JobPublic)
 def retry_job(
     job_id: str,
+    request: Request,
     settings: SettingsDep,
     celery: CeleryDep,
     session: SessionDep,
@@ -93,7 +205,12 @@ def retry_job(
     check_may_act(principal, visible_job(session, job_id, principal))
     changes = options.model_dump(exclude_none=True) if options else {}
     job = service.retry_job(
-        settings=settings, celery=celery, job_id=job_id, by=principal.id, changes=changes
+        settings=settings,
+        celery=celery,
+        job_id=job_id,
+        by=principal.id,
+        changes=changes,
+        client=audit.client_address(request),
     )
     return JobPublic.of(job)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Request, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from synapse import audit
 from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, SessionDep, SettingsDep
 from synapse.api.schemas import UploadAccepted
 from synapse.api.security import PrincipalDep, check_project
+from synapse.auth import Principal
 from synapse.rules import crud
 from synapse.rules.schemas import FindingList, RuleList, RulePublic
 from synapse.rules.service import submit_run
@@ -57,12 +60,14 @@ def list_rules(
 
 @router.post("/{project_id}/rules", status_code=201, response_model=RulePublic)
 def create_rule(
-    project_id: str, session: SessionDep, principal: PrincipalDep, body: RuleBody
+    project_id: str, session: SessionDep, principal: PrincipalDep, body: RuleBody, request: Request
 ) -> RulePublic:
     """A new rule. A condition that does not compile is a 422 naming the position and problem;
     a name the project already has is a 409."""
     check_project(principal, project_id)
-    return crud.create_rule(session, project_id, body)
+    rule = crud.create_rule(session, project_id, body)
+    _audit(session, principal, request, "rule.create", rule, body)
+    return rule
 
 
 @router.get("/{project_id}/rules/{rule_id}", response_model=RulePublic)
@@ -75,21 +80,46 @@ def get_rule(
 
 @router.put("/{project_id}/rules/{rule_id}", response_model=RulePublic)
 def update_rule(
-    project_id: str, rule_id: int, session: SessionDep, principal: PrincipalDep, body: RuleBody
+    project_id: str,
+    rule_id: int,
+    session: SessionDep,
+    principal: PrincipalDep,
+    body: RuleBody,
+    request: Request,
 ) -> RulePublic:
     """Change the given fields of a rule (checked like a new one)."""
     check_project(principal, project_id)
-    return crud.update_rule(session, project_id, rule_id, body)
+    rule = crud.update_rule(session, project_id, rule_id, body)
+    _audit(session, principal, request, "rule.update", rule, body)
+    return rule
 
 
 @router.delete("/{project_id}/rules/{rule_id}", status_code=204, response_class=Response)
 def delete_rule(
-    project_id: str, rule_id: int, session: SessionDep, principal: PrincipalDep
+    project_id: str, rule_id: int, session: SessionDep, principal: PrincipalDep, request: Request
 ) -> Response:
     """The rule and its findings go; properties it set stay."""
     check_project(principal, project_id)
+    rule = crud.get_rule(session, project_id, rule_id)
     crud.delete_rule(session, project_id, rule_id)
+    _audit(session, principal, request, "rule.delete", rule, None)
     return Response(status_code=204)
+
+
+def _audit(
+    session: Session,
+    principal: Principal,
+    request: Request,
+    action: str,
+    rule: RulePublic,
+    body: dict[str, Any] | None,
+) -> None:
+    """The rule change in the audit trail, in the change's own transaction."""
+    detail: dict[str, Any] = {"project_id": rule.project_id, "name": rule.name}
+    if body is not None:
+        detail["fields"] = sorted(body)
+    target = f"project {rule.project_id} rule {rule.id}"
+    audit.record_by(session, principal, request, action, target, detail)
 
 
 @router.post("/{project_id}/rules/run", status_code=202, response_model=UploadAccepted)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from synapse import audit
 from synapse.api.deps import CeleryDep, SessionDep, SettingsDep
 from synapse.api.security import AdminDep, PrincipalDep
 from synapse.maintenance.beatlock import BeatStatus
@@ -104,11 +105,22 @@ def list_schedules(
 
 @router.post("/{name}/run", status_code=202, response_model=RunStarted)
 async def run_schedule_now(
-    name: str, settings: SettingsDep, celery: CeleryDep, admin: AdminDep
+    name: str, settings: SettingsDep, celery: CeleryDep, admin: AdminDep, request: Request
 ) -> RunStarted:
     """Run an entry now (admins). A job entry answers with its job id."""
     started = await run_in_threadpool(
         run_now, settings=settings, celery=celery, name=name, by=admin.id
+    )
+    await run_in_threadpool(
+        audit.record_now,
+        settings,
+        actor=admin.id,
+        action="schedule.run",
+        target=started.name,
+        detail={"task": started.task, "job_id": started.job_id}
+        if started.job_id
+        else {"task": started.task, "task_id": started.task_id},
+        client=audit.client_address(request),
     )
     queued = started.job_id is not None
     return RunStarted(

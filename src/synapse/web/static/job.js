@@ -5,24 +5,33 @@
   const jobId = holder.dataset.job;
   const logs = document.getElementById("log-lines");
 
+  // A failed fetch (the API is down) is not an error in the console: the banner says it.
+  function reachable(r) {
+    if (!r) {
+      Live.banner("Live updates lost and the server cannot be reached; retrying every 3 seconds.");
+      return false;
+    }
+    return true;  // the banner goes when the live socket is back
+  }
   async function refreshBody() {
-    const r = await fetch(`/ui/jobs/${jobId}/body`, { credentials: "same-origin" });
+    const r = await Live.get(`/ui/jobs/${jobId}/body`);
+    if (!reachable(r)) return;
     if (r.ok) { holder.innerHTML = await r.text(); Live.refreshTimes(holder); }
   }
   async function refreshLogs() {
-    const r = await fetch(`/api/v1/jobs/${jobId}/logs`, { credentials: "same-origin" });
-    if (!r.ok) return;
+    const r = await Live.get(`/api/v1/jobs/${jobId}/logs`);
+    if (!reachable(r) || !r.ok) return;
     logs.textContent = "";
     for (const line of (await r.json()).items) addLog(line.at, line.level, line.message);
   }
   function addLog(at, level, message) {
     const tr = document.createElement("tr");
     tr.className = `lvl-${String(level).toLowerCase()}`;
-    const cells = [new Date(at).toLocaleTimeString(), level, message];
+    const cells = [Live.local(at, true), level, message];
     cells.forEach((v, i) => {
       const td = document.createElement("td");
       td.textContent = v;
-      if (i === 0) td.className = "muted nowrap";
+      if (i === 0) { td.className = "muted nowrap"; td.title = Live.utc(at); }
       if (i === 1) td.className = "lvl";
       tr.appendChild(td);
     });

@@ -1,5 +1,6 @@
 // Live updates shared by the pages: the /ws/logs socket with reconnect and polling fallback,
-// relative times, progress bars with ETA, and the Cancel / Retry buttons.
+// times in one labelled zone, progress bars with ETA, and the Cancel / Retry buttons (those that
+// change much ask first, inline).
 "use strict";
 const Live = (() => {
   const fmt = (n) => Number(n).toLocaleString("en-US");
@@ -23,15 +24,37 @@ const Live = (() => {
     return `${Math.floor(m / 60)} h ${m % 60} min`;
   }
 
+  // Every time on the pages reads in the browser's zone, labelled ("2026-12-01 14:05 CET");
+  // the hover (title) gives the same moment in UTC and, for the schedule, the server's zone.
+  const pad = (n) => String(n).padStart(2, "0");
+  function zoneOf(date) {
+    try {
+      const part = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(date)
+        .find((p) => p.type === "timeZoneName");
+      return part ? part.value : "local time";
+    } catch (e) { return "local time"; }
+  }
+  function local(iso, seconds = false) {
+    const d = new Date(iso);
+    if (isNaN(d)) return "";
+    const time = `${pad(d.getHours())}:${pad(d.getMinutes())}${seconds ? `:${pad(d.getSeconds())}` : ""}`;
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time} ${zoneOf(d)}`;
+  }
+  function utc(iso) {
+    const d = new Date(iso);
+    return isNaN(d) ? "" : `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+  }
   function refreshTimes(root = document) {
     root.querySelectorAll("time[data-ago]").forEach((el) => {
+      if (!el.dataset.ago) return;
       el.textContent = ago(el.dataset.ago);
-      el.title = el.dataset.ago;
+      el.title = `${local(el.dataset.ago)} · ${utc(el.dataset.ago)}`;
     });
     root.querySelectorAll("time[data-abs]").forEach((el) => {
       if (!el.dataset.abs) return;
-      el.textContent = new Date(el.dataset.abs).toLocaleString();
-      el.title = el.dataset.abs;
+      el.textContent = local(el.dataset.abs, el.hasAttribute("data-seconds"));
+      const server = el.dataset.zone ? ` · server: ${el.dataset.zone}` : "";
+      el.title = `${utc(el.dataset.abs)}${server}`;
     });
   }
 
@@ -63,13 +86,24 @@ const Live = (() => {
     }
   }
 
+  // The banner under the header, and the live dot's words (not its colour alone).
   function banner(textContent) {
     const el = document.getElementById("banner");
     if (!el) return;
     el.hidden = !textContent;
     el.textContent = textContent || "";
     const dot = document.getElementById("live");
-    if (dot) dot.classList.toggle("down", Boolean(textContent));
+    if (dot) {
+      dot.classList.toggle("down", Boolean(textContent));
+      const label = dot.querySelector(".live-text");
+      if (label) label.textContent = textContent ? "Offline" : "Live";
+      dot.title = textContent ? "Live updates: disconnected" : "Live updates: connected";
+    }
+  }
+
+  // fetch that never throws: a network failure (the API is down) comes back as null.
+  async function get(url, options = {}) {
+    try { return await fetch(url, { credentials: "same-origin", ...options }); } catch (e) { return null; }
   }
 
   // connect(path, {onEvent, onReconnect, poll}) keeps a socket open; while it is down it says
@@ -112,7 +146,8 @@ const Live = (() => {
   async function act(action, jobId, body) {
     const options = { method: "POST", credentials: "same-origin" };
     if (body) { options.headers = { "Content-Type": "application/json" }; options.body = body; }
-    const r = await fetch(`/api/v1/jobs/${jobId}/${action}`, options);
+    const r = await get(`/api/v1/jobs/${jobId}/${action}`, options);
+    if (!r) return { error: `${action[0].toUpperCase()}${action.slice(1)} failed: the server could not be reached.` };
     if (!r.ok) {
       let detail = r.statusText;
       try { detail = (await r.json()).detail; } catch (e) { /* not JSON */ }
@@ -129,15 +164,47 @@ const Live = (() => {
     note.textContent = text;
   }
 
+  // A button with data-confirm asks first, inline beside it (nothing pops up): the question
+  // and "Yes" (the same action, confirmed) or "No".
+  function askFirst(btn) {
+    const holder = btn.closest(".actions") || btn.parentElement;
+    const old = holder.parentElement.querySelector(".inline-ask");
+    if (old) old.remove();
+    const box = document.createElement("div");
+    box.className = "ask inline-ask";
+    box.setAttribute("role", "alertdialog");
+    const q = document.createElement("p");
+    q.className = "q";
+    q.textContent = btn.dataset.confirm;
+    const yes = btn.cloneNode(true);
+    delete yes.dataset.confirm;
+    yes.dataset.confirmed = "1";
+    yes.classList.add("primary-ish");
+    yes.textContent = btn.dataset.yes || `Yes, ${btn.textContent.trim().toLowerCase()}`;
+    const no = document.createElement("button");
+    no.type = "button";
+    no.className = "button";
+    no.textContent = "No";
+    no.addEventListener("click", () => { box.remove(); btn.focus(); });
+    const row = document.createElement("div");
+    row.className = "actions";
+    row.append(yes, no);
+    box.append(q, row);
+    holder.after(box);
+    yes.focus();
+  }
+
   document.addEventListener("click", async (e) => {
     const btn = e.target.closest("button[data-action]");
     if (!btn) return;
-    if (btn.dataset.confirm && !window.confirm(btn.dataset.confirm)) return;
+    if (btn.dataset.confirm && !btn.dataset.confirmed) { askFirst(btn); return; }
+    const asked = btn.closest(".inline-ask");
     btn.disabled = true;
     const done = await act(btn.dataset.action, btn.dataset.job, btn.dataset.body);
     btn.disabled = false;
     if (done && done.error) { say(btn, done.error); return; }
     say(btn, "");
+    if (asked) asked.remove();
     const started = done && (done.job_id || (btn.dataset.action === "retry" && done.id));
     if (started) {
       document.dispatchEvent(new CustomEvent("job-retried", { detail: { ...done, id: started } }));
@@ -147,5 +214,5 @@ const Live = (() => {
 
   setInterval(() => refreshTimes(), 10000);
   document.addEventListener("DOMContentLoaded", () => refreshTimes());
-  return { fmt, ago, span, text, refreshTimes, applyProgress, connect, act, banner };
+  return { fmt, ago, span, text, local, utc, refreshTimes, applyProgress, connect, act, banner, get };
 })();

@@ -168,7 +168,7 @@ const Pages = (() => {
   function progressBox(unit = "rows") {
     return el("div", { class: "follow", dataset: { percent: "0", unit } },
       el("div", { class: "line" }, el("span", { class: "badge queued state", text: "queued" }), el("span", { class: "job-ref small muted" })),
-      el("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0" },
+      el("div", { class: "progress", role: "progressbar", "aria-label": "Progress of the job", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0" },
         el("div", { class: "bar", style: "width: 0%" })),
       el("div", { class: "line small" }, el("span", { class: "pct", text: "0%" }), el("span", { class: "counts muted" }),
         el("span", { class: "msg", text: "Queued…" }), el("span", { class: "eta muted" })));
@@ -184,6 +184,8 @@ const Pages = (() => {
     const stateNode = box.querySelector(".state");
     const ref = box.querySelector(".job-ref");
     if (ref) clear(ref, "job ", jobLink(jobId));
+    const bar = box.querySelector(".progress");
+    if (bar) bar.setAttribute("aria-label", `Progress of job ${String(jobId).slice(0, 8)}`);
     const state = (s) => { if (s && stateNode) { setBadge(stateNode, s); box.dataset.state = s; } };
     async function end() {
       if (over) return;

@@ -1,5 +1,5 @@
 """The operator's console: queue states (pause/resume), the audit trail, indexes for the
-dashboard's windows and the Job Queue's `submitted_by` filter.
+dashboard's windows, the Job Queue's `submitted_by` filter and sections, and look-ups by type.
 
 Revision ID: 0006
 Revises: 0005
@@ -44,9 +44,14 @@ def upgrade() -> None:
     op.create_index("ix_audit_events_actor", "audit_events", ["actor", "at"])
     op.create_index("ix_jobs_finished", "jobs", ["finished_at"])
     op.create_index("ix_jobs_submitted_by", "jobs", ["submitted_by", "created_at"])
+    # The Job Queue's sections by end time, and the schedule's and reports' look-ups by type.
+    op.create_index("ix_jobs_type_created", "jobs", ["type", "created_at"])
+    op.create_index("ix_jobs_state_finished", "jobs", ["state", "finished_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_jobs_state_finished", "jobs")
+    op.drop_index("ix_jobs_type_created", "jobs")
     op.drop_index("ix_jobs_submitted_by", "jobs")
     op.drop_index("ix_jobs_finished", "jobs")
     op.drop_index("ix_audit_events_actor", "audit_events")
