@@ -253,7 +253,7 @@ class PrunedJob(Base):
 
 class QueueState(Base):
     """A queue an admin paused: kept in the database, so the pause holds across restarts of
-    workers and of Redis and for workers that join later (docs/operations.md, "Queues")."""
+    workers and of Redis and for workers that join later (docs/queues-and-workers.md)."""
 
     __tablename__ = "queue_states"
 
