@@ -43,7 +43,8 @@ class Sized:
     """What one row count measured on one database (the best of its rounds)."""
 
     first: Run
-    again: Run
+    again: Run  # the identical re-import as the product runs it: the fast path
+    again_slow: Run  # the same with the fast path patched off: read, staged and compared
     update: Run
     skipped: Run
     raws: dict[str, float]
@@ -61,17 +62,15 @@ def measure_size(db: Database, rows: int, files: dict[str, Path], rounds: int, s
 
     def with_ledger(i: int) -> None:
         with db.fresh(f"{rows}-{i}-ledger") as settings:
-            if not every_case(i):  # first import and re-import only
-                first = import_file(settings, files["first"], "bench", rows)
-                runs["first"].append(expect(first, created=rows, updated=0, unchanged=0))
-                again = import_file(settings, files["first"], "bench", rows)
-                runs["again"].append(expect(again, created=0, updated=0, unchanged=rows))
-                return
             key = "bench"
             first = import_file(settings, files["first"], key, rows)
-            runs["first"].append(expect(first, created=rows, updated=0, unchanged=0))
+            runs["first"].append(expect(first, False, created=rows, updated=0, unchanged=0))
             again = import_file(settings, files["first"], key, rows)
-            runs["again"].append(expect(again, created=0, updated=0, unchanged=rows))
+            runs["again"].append(expect(again, True, created=0, updated=0, unchanged=rows))
+            slow = import_file(settings, files["first"], key, rows, fast_path=False)
+            runs["again_slow"].append(expect(slow, False, created=0, updated=0, unchanged=rows))
+            if not every_case(i):  # first import and re-imports only
+                return
             update = import_file(settings, files["update"], key, rows)
             runs["update"].append(
                 expect(update, created=0, updated=changed, unchanged=rows - changed)
@@ -107,6 +106,7 @@ def measure_size(db: Database, rows: int, files: dict[str, Path], rounds: int, s
     return Sized(
         first=best(runs["first"]),
         again=best(runs["again"]),
+        again_slow=best(runs["again_slow"]),
         update=best(runs["update"]),
         skipped=best(runs["skipped"]),
         raws={k: min(v) for k, v in raws.items()},

@@ -16,16 +16,16 @@ from unittest import mock
 
 from import_data import Quiet
 from synapse.config import Settings
-from synapse.imports import apply, service, writer
+from synapse.imports import apply, identical, service, writer
 from synapse.imports.service import ImportRequest, run_import
 
 
 class _Skipped:
-    """What a skipped ledger statement returns in place of its cursor: how many rows it would
-    have written (the import uses that count, e.g. to know whether anything is created)."""
+    """What a skipped ledger statement returns in place of its cursor: a row count of -1, "not
+    known" (an applied import then inserts its new assets without knowing how many there are:
+    it counts them from that INSERT, not from the ledger)."""
 
-    def __init__(self, rowcount: int = -1) -> None:
-        self.rowcount = rowcount
+    rowcount = -1
 
 
 def _statement_kind(text: str) -> str:
@@ -38,7 +38,7 @@ def _statement_kind(text: str) -> str:
 
 
 @contextmanager
-def instrumented(skip_ledger: bool = False) -> Iterator[dict[str, float]]:
+def instrumented(skip_ledger: bool = False, fast_path: bool = True) -> Iterator[dict[str, float]]:
     """Seconds spent in the stages of `run_import`, by timers around functions of
     `synapse.imports` (patched for the duration; the product code is not changed):
 
@@ -49,8 +49,9 @@ def instrumented(skip_ledger: bool = False) -> Iterator[dict[str, float]]:
     - `write`: the statements writing `assets`;
     - `commit`.
 
-    With `skip_ledger`, the ledger statements write nothing: an INSERT ... SELECT becomes a
-    count of the rows it would insert (the import uses that number), an executemany is skipped.
+    With `skip_ledger`, the ledger statements are not executed at all (INSERT ... SELECT and
+    executemany alike). With `fast_path=False`, `imports.identical` never finds an import
+    identical, so an identical re-import takes the normal path (read, stage, compare).
     """
     spent: dict[str, float] = defaultdict(float)
 
@@ -68,13 +69,7 @@ def instrumented(skip_ledger: bool = False) -> Iterator[dict[str, float]]:
         def wrapper(self: Any, text: str, *args: Any) -> Any:
             kind = _statement_kind(text)
             if kind == "ledger" and skip_ledger:
-                # INSERT ... SELECT: count what it would insert instead (a read, timed with
-                # "compare"); INSERT ... VALUES (executemany): nothing to do.
-                at = text.find(" SELECT ")
-                if at < 0:
-                    return None
-                cursor = fn(self, f"SELECT count(*) FROM ({text[at:]}) AS skipped", *args)
-                return _Skipped(int(cursor.fetchone()[0]))
+                return _Skipped()
             if kind == "other":
                 return fn(self, text, *args)
             return timed(kind, fn)(self, text, *args)
@@ -87,6 +82,9 @@ def instrumented(skip_ledger: bool = False) -> Iterator[dict[str, float]]:
             stack.enter_context(mock.patch.object(owner, name, new))
 
         patch(service, "apply_import", timed("apply", apply.apply_import))
+        patch(identical, "record_if_identical", timed("identical", identical.record_if_identical))
+        if not fast_path:
+            patch(identical, "record_if_identical", lambda *args, **kwargs: None)
         patch(apply._Dialect, "run", statement(apply._Dialect.run))
         patch(apply._Dialect, "many", statement(apply._Dialect.many))
         for stager in (writer.SqliteStager, writer.PostgresStager):
@@ -109,15 +107,16 @@ class Run:
         return self.rows / self.seconds
 
     def phases(self) -> dict[str, float]:
-        """The run's seconds by stage; they add up to `seconds`."""
+        """The run's seconds by stage; they add up to `seconds`. The identical re-import's
+        check (and, when it holds, its whole record) counts as "compare"."""
         s = self.spent
         apply_s, begin = s.get("apply", 0.0), s.get("begin", 0.0)
         ledger, write, commit = s.get("ledger", 0.0), s.get("write", 0.0), s.get("commit", 0.0)
-        stage = s.get("add", 0.0) + begin
+        stage, same = s.get("add", 0.0) + begin, s.get("identical", 0.0)
         return {
-            "read+validate": self.seconds - apply_s - s.get("add", 0.0),
+            "read+validate": self.seconds - apply_s - s.get("add", 0.0) - same,
             "stage": stage,
-            "compare": apply_s - begin - ledger - write - commit,
+            "compare": apply_s - begin - ledger - write - commit + same,
             "ledger": ledger,
             "write": write,
             "commit": commit,
@@ -125,22 +124,31 @@ class Run:
 
 
 def import_file(
-    settings: Settings, path: Path, key: str, rows: int, *, skip_ledger: bool = False
+    settings: Settings,
+    path: Path,
+    key: str,
+    rows: int,
+    *,
+    skip_ledger: bool = False,
+    fast_path: bool = True,
 ) -> Run:
     """One `run_import` (upsert, as the API runs it, with a job id for the ledger), timed."""
     request = ImportRequest(project_key=key, path=path, job_id=str(uuid.uuid4()))
-    with instrumented(skip_ledger) as spent:
+    with instrumented(skip_ledger, fast_path) as spent:
         started, cpu = time.perf_counter(), time.process_time()
         result = run_import(settings, request, Quiet())
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     return Run(seconds, rows, cpu, dict(spent), result)
 
 
-def expect(run: Run, **counts: int) -> Run:
-    """The import did what the case says (so a fast figure is not a broken import)."""
+def expect(run: Run, identical: bool | None = None, **counts: int) -> Run:
+    """The import did what the case says (so a fast figure is not a broken import); with
+    `identical`, whether it took the identical re-import's fast path."""
     got = {name: run.result[f"{name}_count"] for name in counts}
     if got != counts:
         raise AssertionError(f"expected {counts}, the import reported {got}")
+    if identical is not None and ("identical_to" in run.result) != identical:
+        raise AssertionError(f"expected the fast path {identical}, got {run.result}")
     return run
 
 

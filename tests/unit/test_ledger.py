@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from synapse.imports.chunks import load_pairs
+from synapse.imports.created import _roll_back
 from synapse.imports.ledger import as_changes, diff_asset, set_fields
 
 COLUMNS = frozenset({"power_kw", "area"})
@@ -65,3 +67,21 @@ def test_created_and_deleted_read_as_every_field_from_or_to_nothing() -> None:
     }
     assert as_changes("deleted", values)["area"] == {"old": "A", "new": None}
     assert as_changes("unchanged", None) == {}
+
+
+def test_chunk_pairs_read_back_sorted_from_text_or_json() -> None:
+    assert load_pairs('[[5, "B"], [2, "A"]]') == [(2, "A"), (5, "B")]
+    assert load_pairs([[7, "C"]]) == [(7, "C")]
+    assert load_pairs(None) == []
+
+
+def test_values_at_creation_roll_back_through_later_changes() -> None:
+    # The asset now, after an update and a rule `set`; rolled back newest first.
+    kind, props = "Compressor", {"power_kw": "9", "area": "A", "requires_vfd": True}
+    kind, props = _roll_back(kind, props, {"requires_vfd": {"old": None, "new": True}})
+    kind, props = _roll_back(
+        kind,
+        props,
+        {"type": {"old": "Motor", "new": "Compressor"}, "power_kw": {"old": "5", "new": "9"}},
+    )
+    assert (kind, props) == ("Motor", {"power_kw": "5", "area": "A"})

@@ -1,17 +1,23 @@
 """Comparing staged rows with the project's assets, recording the ledger, writing what changed.
 
 In one transaction (SQLite's write lock; on PostgreSQL the import's transaction, which holds
-the project's advisory lock since it began):
+the project's advisory lock since it began, and for an applied import the project's rule-run
+lock from here to the commit, so no rule run writes between this comparison and the commit):
 
-1. `created`: staged tags the project does not have: their values go to the ledger.
+1. `created`: staged tags the project does not have. An applied import records them CHUNK to
+   a ledger row as `[[row, tag], ...]` (their values are the assets' own; `imports.created`
+   reads them back); a preview one row each with their values.
 2. `unchanged`: same type and the same properties (SQLite: the same JSON text; PostgreSQL: the
-   stored properties with the file's columns replaced are equal to the stored ones) — in SQL.
+   stored properties with the file's columns replaced are equal to the stored ones) — in SQL,
+   CHUNK to a ledger row.
 3. The rest are compared in Python, field by field: `updated` with old → new for each changed
    field, or `unchanged` when only the JSON text differed (key order, other properties).
-4. For the commit of a preview: this ledger is compared with the preview's; any asset whose
-   action or changes differ was changed in between, and nothing is written.
+4. For the commit of a preview: what this import would do is compared with the preview's
+   ledger (`imports.preview_check`); any asset whose action or changes differ was changed in
+   between, and nothing is written.
 5. Unless previewing: created assets inserted, updated ones rewritten; unchanged ones are not
-   written at all.
+   written at all. Last, an applied import's `source` row: the file's fingerprint and counts,
+   which `imports.identical` compares the next import of the project with.
 
 An import sets the type and the properties of the columns it has (an empty cell removes that
 property); properties of columns the file does not have, or ignores, are kept — but for those
@@ -21,20 +27,21 @@ them again (`ledger.diff_asset`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from synapse.db.models import utcnow
-from synapse.errors import InvalidInput
+from synapse.imports.chunks import CHUNK
 from synapse.imports.ledger import diff_asset
+from synapse.imports.preview_check import check_against_preview
 from synapse.imports.writer import Stager
+from synapse.rules.store import LOCK_SPACE as RULES_LOCK
 
 BATCH = 5_000
-UNCHANGED_CHUNK = 1_000  # unchanged assets per ledger row: [[row, tag], ...]
-CONFLICTS_SHOWN = 50
+UNCHANGED_CHUNK = CHUNK  # unchanged (and an applied import's created) assets per ledger row
 
 LEDGER = "asset_changes (job_id, project_id, tag, row, action, changes, applied, at)"
 
@@ -163,11 +170,13 @@ def apply_import(
     commit_of: str | None,
     checkpoint: Check,
     committed: Check,
+    source: Mapping[str, Any] | None = None,
 ) -> Applied:
     """Compare, record and (unless `preview`) write, in one transaction; see the module text.
 
     `checkpoint` may cancel (it writes nothing) until the commit; `committed` runs right after
-    it, before anything else can raise: from there on the import has happened.
+    it, before anything else can raise: from there on the import has happened. `source` (an
+    applied import's file fingerprint, `imports.identical`) goes to the ledger's last row.
     """
     sql = _Dialect(stager)
     done = Applied(skipped=len(skipped))
@@ -175,13 +184,25 @@ def apply_import(
     applied = not preview
     ledger_head = (job_id, project)
     stager.begin()
+    if applied and sql.postgres:
+        sql.run("SELECT pg_advisory_xact_lock(:p, :p)", (RULES_LOCK, project))
     not_there = "NOT EXISTS (SELECT 1 FROM assets a WHERE a.project_id = :p AND a.tag = s.tag)"
-    cur = sql.run(
-        f"INSERT INTO {LEDGER} SELECT :p, :p, s.tag, s.row_no, 'created', {sql.snapshot}, :p, :p"
-        f" FROM {{stage}} s WHERE {not_there}",
-        (*ledger_head, applied, sql.stamp, project),
-    )
-    done.created = max(cur.rowcount, 0)
+    if applied:
+        # The values are the assets' own: a thousand created assets to a ledger row.
+        cur = sql.run(
+            f"INSERT INTO {LEDGER} SELECT :p, :p, '', min(s.row_no), 'created', {sql.pairs},"
+            f" :p, :p FROM {{stage}} s WHERE {not_there} GROUP BY s.row_no / {CHUNK}",
+            (*ledger_head, applied, sql.stamp, project),
+        )
+        any_created = cur.rowcount != 0  # chunks, or -1: not known
+    else:
+        cur = sql.run(
+            f"INSERT INTO {LEDGER} SELECT :p, :p, s.tag, s.row_no, 'created', {sql.snapshot},"
+            f" :p, :p FROM {{stage}} s WHERE {not_there}",
+            (*ledger_head, applied, sql.stamp, project),
+        )
+        done.created = max(cur.rowcount, 0)
+        any_created = False
     checkpoint()
     updates = None
     if not insert_only:
@@ -198,20 +219,28 @@ def apply_import(
         updates = _compare(
             sql, same, same_params, columns, frozenset(derived), done, ledger_head, applied
         )
-        done.unchanged = stager.staged - done.created - done.updated
         checkpoint()
     if skipped:
         _record_skipped(sql, skipped, ledger_head, applied)
     if commit_of is not None:
-        _check_against_preview(sql, job_id=job_id, preview_id=commit_of, done=done)
-    if applied and done.created:
-        sql.run(
+        check_against_preview(sql, preview_id=commit_of, updates=updates, done=done)
+    if applied and any_created:
+        cur = sql.run(
             "INSERT INTO assets (project_id, tag, type, properties, created_at, updated_at)"
             f" SELECT :p, s.tag, s.type, s.properties, :p, :p FROM {{stage}} s WHERE {not_there}",
             (project, sql.stamp, sql.stamp, project),
         )
+        done.created = max(cur.rowcount, 0)
+    if not insert_only:
+        done.unchanged = stager.staged - done.created - done.updated
     if applied and updates is not None and done.updated:
         sql.update_assets(updates)
+    if applied and source is not None:
+        counts = {"created": done.created, "updated": done.updated, "skipped": done.skipped}
+        sql.run(
+            f"INSERT INTO {LEDGER} VALUES (:p, :p, '', NULL, 'source', :p, :p, :p)",
+            (*ledger_head, orjson.dumps({**source, **counts}).decode(), applied, sql.stamp),
+        )
     if applied:
         checkpoint()
     if updates is not None:
@@ -292,62 +321,3 @@ def _record_skipped(
     statement = f"INSERT INTO {LEDGER} VALUES (:p, :p, :p, :p, 'skipped', NULL, :p, :p)"
     for start in range(0, len(rows), BATCH):
         sql.many(statement, rows[start : start + BATCH])
-
-
-def _check_against_preview(sql: _Dialect, *, job_id: str, preview_id: str, done: Applied) -> None:
-    """Refuse (writing nothing) when this import would not do exactly what the preview showed:
-    an asset created or updated by one and not the other, or updated from other old values."""
-    wanted = "('created', 'updated')"
-    this_not_that = (
-        "FROM asset_changes c LEFT JOIN asset_changes p"
-        " ON p.project_id = c.project_id AND p.tag = c.tag AND p.job_id = :p"
-        f" AND p.action IN {wanted}"
-        f" WHERE c.job_id = :p AND c.action IN {wanted} AND (p.id IS NULL"
-        " OR p.action <> c.action OR (c.action = 'updated' AND p.changes <> c.changes))"
-    )
-    that_not_this = (
-        "FROM asset_changes p WHERE p.job_id = :p AND p.action IN "
-        + wanted
-        + " AND NOT EXISTS (SELECT 1 FROM asset_changes c WHERE c.project_id = p.project_id"
-        f" AND c.tag = p.tag AND c.job_id = :p AND c.action IN {wanted})"
-    )
-    params = (preview_id, job_id)
-    count = int(sql.run(f"SELECT count(*) {this_not_that}", params).fetchone()[0])
-    count += int(sql.run(f"SELECT count(*) {that_not_this}", params).fetchone()[0])
-    if not count:
-        return
-    rows = sql.run(
-        f"SELECT c.row, c.tag, c.action, p.action {this_not_that}"
-        f" ORDER BY c.row LIMIT {CONFLICTS_SHOWN}",
-        params,
-    ).fetchall()
-    rows += sql.run(
-        f"SELECT p.row, p.tag, 'unchanged', p.action {that_not_this}"
-        f" ORDER BY p.row LIMIT {CONFLICTS_SHOWN}",
-        params,
-    ).fetchall()
-    rows.sort(key=lambda r: r[0])
-    conflicts = [
-        {
-            "tag": tag,
-            "reason": (
-                f"the preview showed {was or 'unchanged'}, now it would be {now}"
-                if was != now
-                else "changed since the preview (its old values differ)"
-            ),
-        }
-        for _row, tag, now, was in rows[:CONFLICTS_SHOWN]
-    ]
-    done.conflicts = conflicts
-    tags = ", ".join(c["tag"] for c in conflicts[:10])
-    more = f" and {count - 10:,} more" if count > 10 else ""
-    raise InvalidInput(
-        f"{count:,} asset{'s' if count != 1 else ''} changed since the preview ({tags}{more}); "
-        "nothing was written. Preview the file again to see the changes as they are now.",
-        details={
-            "status": "FAILURE",
-            "commit_of": preview_id,
-            "conflict_count": count,
-            "conflicts": conflicts,
-        },
-    )

@@ -3,7 +3,9 @@
 Rows are written in bulk by `imports.apply` (imports and previews), `rules.store` (`set`
 actions) and `imports.undo`. `changes` is `{field: {"old", "new"}}` for `updated`, `set` and
 `restored`; for `created` and `deleted` it is the asset's values (`{"type", "properties"}`),
-shown here as every field going from or to nothing. A missing property is `null`.
+shown here as every field going from or to nothing. A missing property is `null`. Chunk rows
+(`unchanged`, and `created` of an applied import) hold `[[row, tag], ...]` (`imports.chunks`);
+a `source` row closes an applied import's ledger (`imports.identical`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
 from synapse.db.models import AssetChange, Job
+from synapse.imports import chunks
+from synapse.imports.created import creations, values_at_creation
 
 ACTIONS = ("created", "updated", "unchanged", "skipped")
 HISTORY_ACTIONS = ("created", "updated", "set", "deleted", "restored")
@@ -83,72 +87,151 @@ def as_changes(action: str, stored: Any) -> Changes:
     return stored
 
 
-def _pairs_length(session: Session) -> Any:
-    """How many assets an `unchanged` row stands for (its `[[row, tag], ...]`)."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    return (func.jsonb_array_length if postgres else func.json_array_length)(AssetChange.changes)
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def counts_of(session: Session, job_id: str) -> dict[str, int]:
+    """Assets by action (a chunk row counts its pairs)."""
     rows = session.execute(
         select(
             AssetChange.action,
-            func.count(),
-            func.sum(case((AssetChange.action == "unchanged", _pairs_length(session)), else_=0)),
+            func.sum(case((chunks.is_chunk(), chunks.length(_dialect(session))), else_=1)),
         )
-        .where(AssetChange.job_id == job_id)
+        .where(AssetChange.job_id == job_id, AssetChange.action.in_(ACTIONS))
         .group_by(AssetChange.action)
     ).all()
-    found: Counter[str] = Counter()
-    for action, n, pairs in rows:
-        found[str(action)] = int(pairs or 0) if action == "unchanged" else int(n)
+    found: Counter[str] = Counter({str(action): int(n or 0) for action, n in rows})
     return {action: found[action] for action in ACTIONS}
 
 
-def _unchanged_page(session: Session, job_id: str, *, limit: int, offset: int) -> list[Any]:
-    """A page of the unchanged assets, which are kept UNCHANGED_CHUNK to a ledger row."""
-    chunks = session.execute(
-        select(AssetChange.id, _pairs_length(session))
-        .where(AssetChange.job_id == job_id, AssetChange.action == "unchanged")
-        .order_by(AssetChange.row)
+def _chunk_index(session: Session, job_id: str, action: str) -> list[tuple[int, int, int]]:
+    """(id, first row, pairs) of a job's chunk rows of `action`, in order."""
+    rows = session.execute(
+        select(AssetChange.id, AssetChange.row, chunks.length(_dialect(session)))
+        .where(AssetChange.job_id == job_id, AssetChange.action == action, chunks.is_chunk())
+        .order_by(AssetChange.row, AssetChange.id)
     ).all()
+    return [(int(i), int(r or 0), int(n or 0)) for i, r, n in rows]
+
+
+def _unchanged_page(session: Session, job_id: str, *, limit: int, offset: int) -> list[Any]:
+    """A page of the unchanged assets, which are kept CHUNK to a ledger row."""
     wanted, start = [], 0
-    for chunk_id, length in chunks:
-        end = start + int(length or 0)
+    for chunk_id, _row, length in _chunk_index(session, job_id, "unchanged"):
+        end = start + length
         if end > offset and start < offset + limit:
             wanted.append((chunk_id, start))
         start = end
     items: list[Any] = []
     for chunk_id, first in wanted:
-        stored: Any = session.get_one(AssetChange, chunk_id).changes or []
-        pairs: list[tuple[int, str]] = sorted((int(r), str(t)) for r, t in stored)
+        pairs = chunks.load_pairs(session.get_one(AssetChange, chunk_id).changes)
         for i, (row, tag) in enumerate(pairs, start=first):
             if offset <= i < offset + limit:
                 items.append({"row": row, "tag": tag, "action": "unchanged", "changes": {}})
     return items
 
 
+def _single(r: AssetChange) -> dict[str, Any]:
+    return {
+        "row": r.row,
+        "tag": r.tag,
+        "action": r.action,
+        "changes": as_changes(r.action, r.changes),
+    }
+
+
+def _bucket_sizes(
+    session: Session, singles: Any, created: list[tuple[int, int, int]]
+) -> Counter[int]:
+    """Entries per bucket of rows (`row // CHUNK`): one-row entries and created pairs."""
+    sizes: Counter[int] = Counter()
+    for _id, first, length in created:
+        sizes[first // chunks.CHUNK] += length
+    bucket = (singles.subquery().c.row // chunks.CHUNK).label("bucket")
+    for b, n in session.execute(select(bucket, func.count()).group_by(bucket)):
+        sizes[int(b or 0)] += int(n)
+    return sizes
+
+
+def _bucket(
+    session: Session, singles: Any, created: list[tuple[int, int, int]], b: int
+) -> list[tuple[dict[str, Any], int | None]]:
+    """The entries of one bucket by row, each with the id of its created chunk (or None)."""
+    low, high = b * chunks.CHUNK, (b + 1) * chunks.CHUNK
+    rows = session.scalars(
+        singles.where(AssetChange.row >= low, AssetChange.row < high).order_by(
+            AssetChange.row, AssetChange.id
+        )
+    )
+    merged: list[tuple[int, dict[str, Any], int | None]] = [
+        (int(r.row or 0), _single(r), None) for r in rows
+    ]
+    for chunk_id, first, _n in created:
+        if first // chunks.CHUNK == b:
+            pairs = chunks.load_pairs(session.get_one(AssetChange, chunk_id).changes)
+            merged += [(row, {"row": row, "tag": tag, "action": "created"}, chunk_id)
+                       for row, tag in pairs]  # fmt: skip
+    merged.sort(key=lambda m: m[0])
+    return [(item, chunk_id) for _row, item, chunk_id in merged]
+
+
+def _with_created_chunks(
+    session: Session,
+    singles: Any,
+    created: list[tuple[int, int, int]],
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page by row of one-row entries (`singles`, a query) merged with created chunks.
+
+    Chunks of an applied import hold the rows of one bucket (`row // CHUNK`), so the page's
+    buckets are found from counts per bucket, and only those are read and merged.
+    """
+    sizes = _bucket_sizes(session, singles, created)
+    page: list[tuple[dict[str, Any], int | None]] = []
+    start = 0
+    for b in sorted(sizes):
+        end = start + sizes[b]
+        if end > offset and start < offset + limit:
+            entries = _bucket(session, singles, created, b)
+            page += entries[max(0, offset - start) : offset + limit - start]
+        start = end
+    made = {item["tag"]: chunk_id for item, chunk_id in page if chunk_id is not None}
+    project_id = int(session.get_one(AssetChange, created[0][0]).project_id)
+    values = values_at_creation(session, project_id, made) if made else {}
+    for item, chunk_id in page:
+        if chunk_id is not None:
+            item["changes"] = as_changes("created", values.get(item["tag"]))
+    return [item for item, _ in page], sum(sizes.values())
+
+
 def list_changes(
     session: Session, job_id: str, *, action: str | None, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of a job's ledger by row; without `action`, the unchanged assets come last."""
+    """A page of a job's ledger by row; without `action`, the unchanged assets come last.
+    Created assets kept in chunks (an applied import's) are listed with the values they were
+    created with (`imports.created`)."""
     counts = counts_of(session, job_id)
     if action == "unchanged":
         total = counts["unchanged"]
         return _unchanged_page(session, job_id, limit=limit, offset=offset), total
-    query = select(AssetChange).where(
-        AssetChange.job_id == job_id, AssetChange.action != "unchanged"
+    shown = (action,) if action else ("created", "updated", "skipped")
+    singles = select(AssetChange).where(
+        AssetChange.job_id == job_id,
+        AssetChange.action.in_(shown),
+        ~chunks.is_chunk(),
     )
-    if action:
-        query = query.where(AssetChange.action == action)
-    others = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    rows = session.scalars(
-        query.order_by(AssetChange.row, AssetChange.id).limit(limit).offset(offset)
-    ).all()
-    items = [
-        {"row": r.row, "tag": r.tag, "action": r.action, "changes": as_changes(r.action, r.changes)}
-        for r in rows
-    ]
+    created = _chunk_index(session, job_id, "created") if "created" in shown else []
+    if created:
+        items, others = _with_created_chunks(session, singles, created, limit=limit, offset=offset)
+    else:
+        others = int(session.scalar(select(func.count()).select_from(singles.subquery())) or 0)
+        rows = session.scalars(
+            singles.order_by(AssetChange.row, AssetChange.id).limit(limit).offset(offset)
+        ).all()
+        items = [_single(r) for r in rows]
     if action:
         return items, others
     if len(items) < limit:
@@ -161,7 +244,8 @@ def list_changes(
 def asset_history(
     session: Session, project_id: int, tag: str, *, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """What jobs did to one asset, newest first (previews and unchanged looks left out)."""
+    """What jobs did to one asset, newest first (previews and unchanged looks left out). Its
+    creation by an applied import is found in that import's chunks (`imports.created`)."""
     query = (
         select(AssetChange, Job.type, Job.submitted_by)
         .join(Job, Job.id == AssetChange.job_id, isouter=True)
@@ -172,21 +256,24 @@ def asset_history(
             AssetChange.action.in_(HISTORY_ACTIONS),
         )
     )
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.execute(query.order_by(AssetChange.id.desc()).limit(limit).offset(offset)).all()
-    items = [
-        {
-            "job_id": change.job_id,
-            "job_type": job_type,
-            "action": change.action,
-            "at": change.at,
-            "by": by,
-            "row": change.row,
-            "changes": as_changes(change.action, change.changes),
-        }
-        for change, job_type, by in rows
+    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    made = creations(session, project_id, tag)
+    found = session.execute(query.order_by(AssetChange.id.desc()).limit(limit + offset)).all()
+    entries: list[tuple[Any, ...]] = [
+        (c.id, c.job_id, job_type, c.action, c.at, by, c.row, as_changes(c.action, c.changes))
+        for c, job_type, by in found
     ]
-    return items, int(total)
+    for change, row in made:
+        job = session.get(Job, change.job_id)
+        values = values_at_creation(session, project_id, {tag: change.id}).get(tag)
+        entries.append(
+            (change.id, change.job_id, job.type if job else None, "created", change.at,
+             job.submitted_by if job else None, row, as_changes("created", values))
+        )  # fmt: skip
+    entries.sort(key=lambda e: e[0], reverse=True)
+    keys = ("job_id", "job_type", "action", "at", "by", "row", "changes")
+    items = [dict(zip(keys, e[1:], strict=True)) for e in entries[offset : offset + limit]]
+    return items, total + len(made)
 
 
 def record(

@@ -13,7 +13,7 @@ from synapse.config import Settings
 from synapse.db.engine import get_engine, session_scope
 from synapse.db.models import Job
 from synapse.errors import InvalidInput
-from synapse.imports import mappings
+from synapse.imports import identical, mappings
 from synapse.imports.apply import Applied, apply_import
 from synapse.imports.table import Layout, read_layout
 from synapse.imports.validate import RowError, RowValidator
@@ -56,6 +56,11 @@ class ImportRequest:
     def preview(self) -> bool:
         return self.mode in ("preview", "dry_run")
 
+    @property
+    def may_be_identical(self) -> bool:
+        """Whether the fast path of an identical re-import may apply (`imports.identical`)."""
+        return self.mode == "upsert" and self.commit_of is None and bool(self.job_id)
+
 
 def check_mode(mode: str) -> str:
     if mode not in MODES:
@@ -79,7 +84,8 @@ def run_import(settings: Settings, req: ImportRequest, progress: Progress) -> di
     ) as layout:
         progress.log("INFO", _describe(req, layout))
         with session_scope(settings) as session:
-            project_id = ensure_project(session, req.project_key).id
+            project = ensure_project(session, req.project_key)
+            project_id, project_key = project.id, project.key
             rules_on = not req.preview and has_enabled_rules(session, project_id)
             derived = derived_properties(session, project_id)
             job = session.get(Job, req.job_id) if req.job_id else None
@@ -90,6 +96,25 @@ def run_import(settings: Settings, req: ImportRequest, progress: Progress) -> di
                 job_id=req.job_id,
                 by=job.submitted_by if job else None,
             )
+        source = None if req.preview else identical.fingerprint(req.path, layout, req.mode)
+        if source is not None and req.may_be_identical:
+            same = identical.record_if_identical(
+                get_engine(settings),
+                project_id=project_id,
+                project_key=project_key,
+                job_id=req.job_id or "",
+                source=source,
+                checkpoint=lambda: _call(progress, "checkpoint"),
+                committed=lambda: _call(
+                    progress, "past_point_of_no_return", "the import was recorded"
+                ),
+            )
+            if same is not None:
+                progress.log("INFO", f"Nothing to read: {same.describe()}")
+                done = Applied(unchanged=same.rows)
+                return _result(req, layout, done, same.rows, [], None, started, progress) | {
+                    "identical_to": same.previous_job
+                }
         errors: list[RowError] = []
         skipped: list[tuple[int, str]] = []
         stager = open_stager(get_engine(settings), project_id)
@@ -118,6 +143,7 @@ def run_import(settings: Settings, req: ImportRequest, progress: Progress) -> di
                 insert_only=req.mode == "insert",
                 skipped=sorted(set(skipped)),
                 commit_of=req.commit_of,
+                source=None if source is None else source | {"rows": total},
                 checkpoint=lambda: _call(progress, "checkpoint"),
                 committed=lambda: _call(
                     progress, "past_point_of_no_return", "the import was written"

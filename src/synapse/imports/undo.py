@@ -1,9 +1,10 @@
 """Undoing one import: created assets deleted, updated ones restored, later changes left alone.
 
-The import's ledger says what it did to each asset (and what its rules stage `set`). An asset
-that a later job changed (any later ledger row of another job), or that is gone, is a conflict:
-left as it is and listed. Everything else is reverted in one transaction, each reversal
-recorded in the undo job's own ledger (`deleted`, `restored`), so the asset history shows it.
+The import's ledger says what it did to each asset (and what its rules stage `set`; created
+assets come a thousand to a ledger row, `imports.chunks`). An asset that a later job changed
+(any later ledger row of another job), or that is gone, is a conflict: left as it is and listed.
+Everything else is reverted in one transaction, each reversal recorded in the undo job's own
+ledger (`deleted`, `restored`), so the asset history shows it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from synapse.config import Settings
 from synapse.db.engine import get_engine, session_scope
 from synapse.db.models import Asset, AssetChange, Finding, Job, Project, utcnow
 from synapse.errors import InvalidInput
+from synapse.imports.chunks import load_pairs
 from synapse.imports.ledger import set_fields
 from synapse.imports.writer import PostgresStager
 
@@ -49,6 +51,10 @@ def _entries(conn: Connection, job_id: str) -> dict[str, _Entry]:
     )
     entries: dict[str, _Entry] = {}
     for change_id, tag, action, changes in rows:
+        if action == "created" and tag == "":  # a chunk: [[row, tag], ...] (imports.chunks)
+            for _row, created in load_pairs(changes):
+                entries.setdefault(created, _Entry(first="created", last_id=change_id))
+            continue
         entry = entries.get(tag)
         if entry is None:
             entry = entries[tag] = _Entry(first=action, last_id=change_id)
