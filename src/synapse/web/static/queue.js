@@ -40,7 +40,10 @@
       if (r.status === 401 || r.redirected) { location.reload(); return; }
       if (offline) { offline = false; }
       if (r.ok) {
-        rows.innerHTML = await r.text();
+        const html = await r.text();
+        // Someone may have opened a question or ticked a row while the rows were on their way.
+        if (held() && !force) { stale.hidden = false; return; }
+        rows.innerHTML = html;
         stale.hidden = true;
         Live.refreshTimes(rows);
         updateSelection();
@@ -140,7 +143,8 @@
     return out;
   }
   async function post(body) {
-    const r = await Live.get("/api/v1/jobs/bulk", { method: "POST", headers: { "Content-Type": "application/json" },
+    const headers = { "Content-Type": "application/json", "Idempotency-Key": Live.idempotencyKey() };
+    const r = await Live.get("/api/v1/jobs/bulk", { method: "POST", headers,
       body: JSON.stringify(body) });
     if (!r) return { error: "The server could not be reached; nothing was done." };
     let data = null;
@@ -209,7 +213,7 @@
     if (!btn) return;
     btn.disabled = true;
     const name = encodeURIComponent(btn.dataset.runSchedule);
-    const r = await Live.get(`/api/v1/schedules/${name}/run`, { method: "POST" });
+    const r = await Live.get(`/api/v1/schedules/${name}/run`, { method: "POST", headers: { "Idempotency-Key": Live.idempotencyKey() } });
     if (!r || !r.ok) {
       let detail = r ? r.statusText : "the server could not be reached";
       try { if (r) detail = (await r.json()).detail; } catch (err) { /* not JSON */ }
