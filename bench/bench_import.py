@@ -40,8 +40,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import drop_postgres, scratch_postgres
 from import_cases import Sized, end_to_end, measure_size, measure_xlsx, peak_memory, rss_child
-from import_data import CHANGE_EVERY, Database, drop_postgres, generate, scratch_postgres
+from import_data import CHANGE_EVERY, Database, generate
 from import_timing import PHASES, LedgerCost, Run
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -13,24 +13,22 @@ import argparse
 import os
 import platform
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).parent))
-from rules_cases import RULES, Quiet, csv_bytes, engine_only, plain_python, prepare, read_assets
+from common import Quiet, drop_postgres, free_port, scratch_postgres
+from rules_cases import RULES, csv_bytes, engine_only, plain_python, prepare, read_assets
 from synapse.db.engine import dispose_engines
 from synapse.rules.service import run_rules
 
@@ -83,29 +81,6 @@ def one_size(db: str, url: str | None, size: int, work: Path, repeat: int) -> No
                f"{total:,} findings replaced; {size * len(RULES) / timing[0]:,.0f} "
                "rule-asset pairs/s"))  # fmt: skip
     dispose_engines()
-
-
-def scratch_postgres(admin: str) -> str | None:
-    name = f"synapse_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        print(f"\nPostgreSQL: not reachable ({exc}); skipped")
-        return None
-    return f"{admin.rsplit('/', 1)[0]}/{name}"
-
-
-def drop_postgres(admin: str, url: str) -> None:
-    dispose_engines()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_job(client: httpx.Client, job_id: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from import_data import CHANGE_EVERY, Database, Quiet, count_assets, generate_xlsx
+from common import Quiet, free_port
+from import_data import CHANGE_EVERY, Database, count_assets, generate_xlsx
 from import_references import (
     raw_postgres_assets,
     raw_postgres_text,
@@ -196,12 +196,6 @@ def peak_memory(db: Database, path: Path) -> dict[str, float]:
 
 
 # -- end to end ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def end_to_end(work: Path, path: Path, uploads: int = 5) -> list[float]:

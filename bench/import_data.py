@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import Quiet, drop_postgres, scratch_postgres
 from synapse.config import Settings
 from synapse.db.engine import dispose_engines, session_scope
 from synapse.db.migrate import upgrade
@@ -96,18 +97,6 @@ def generate_xlsx(path: Path, rows: int) -> None:
 # -- databases ----------------------------------------------------------------------------
 
 
-class Quiet:
-    """Progress sink: the benchmark measures the import, not the event stream."""
-
-    def update_progress(
-        self, current: int, total: int, message: str, *, percent: int | None = None
-    ) -> None:
-        pass
-
-    def log(self, level: str, message: str) -> None:
-        pass
-
-
 def settings_for(data_dir: Path, database_url: str | None) -> Settings:
     settings = Settings(_env_file=None, data_dir=data_dir, database_url=database_url)  # type: ignore[call-arg]
     upgrade(settings)
@@ -133,24 +122,6 @@ def reset() -> None:
     dispose_engines()
 
 
-def scratch_postgres(admin: str) -> str:
-    import psycopg
-
-    name = f"synapse_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{admin.rsplit('/', 1)[0]}/{name}"
-
-
-def drop_postgres(admin: str, url: str) -> None:
-    import psycopg
-
-    reset()
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @dataclass
 class Database:
     """Where measurements run: SQLite (`admin` None) or PostgreSQL (`admin`: a server URL)."""
@@ -165,7 +136,7 @@ class Database:
         """A new, migrated, empty database for one measurement, removed afterwards (so no
         earlier run's rows, autovacuum or WAL weigh on the next)."""
         folder = self.work / f"{self.name}-{label}-{uuid.uuid4().hex[:6]}"
-        url = scratch_postgres(self.admin) if self.admin else None
+        url = scratch_postgres(self.admin, required=True) if self.admin else None
         try:
             settings = settings_for(folder, url)
             if self.warm_up is not None:  # connections, caches and lazy imports warmed up

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from import_data import Quiet
+from common import Quiet
 from synapse.config import Settings
 from synapse.imports import apply, identical, service, writer
 from synapse.imports.service import ImportRequest, run_import

@@ -5,19 +5,16 @@ from __future__ import annotations
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import redis
 
+from common import free_port, wait
 from synapse.celery_app import create_celery
 from synapse.config import Settings
 from synapse.db.migrate import upgrade
@@ -27,23 +24,6 @@ ROOT = BENCH.parent
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONCURRENCY = 2
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait(check: Any, timeout: float, what: str, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with suppress(Exception):
-            value = check()
-            if value:
-                return value
-        time.sleep(interval)
-    raise SystemExit(f"timed out waiting for {what}")
 
 
 @contextmanager
@@ -146,25 +126,6 @@ class System:
         keys = list(self.redis.scan_iter(match=f"{self.prefix}:*", count=1000))
         for start in range(0, len(keys), 500):
             self.redis.delete(*keys[start : start + 500])
-
-
-def scratch_postgres(admin: str) -> str | None:
-    name = f"synapse_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        print(f"PostgreSQL not reachable ({exc}): SQLite only")
-        return None
-    return f"{admin.rsplit('/', 1)[0]}/{name}"
-
-
-def drop_postgres(admin: str, url: str) -> None:
-    from synapse.db.engine import dispose_engines
-
-    dispose_engines()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 def machine(redis_url: str) -> str:

@@ -144,16 +144,6 @@ def plain_python(assets: list[AssetRow]) -> tuple[int, int, int]:
     return evaluations, len(findings), sum(len(p) for p in patches.values())
 
 
-class Quiet:
-    def update_progress(
-        self, current: int, total: int, message: str, *, percent: int | None = None
-    ) -> None:
-        pass
-
-    def log(self, level: str, message: str) -> None:
-        pass
-
-
 def prepare(work: Path, database_url: str | None, rows: int) -> tuple[Settings, str]:
     """A database with a project of `rows` assets and the ten rules; (settings, project key)."""
     settings = Settings(_env_file=None, data_dir=work, database_url=database_url)  # type: ignore[call-arg]
