@@ -16,6 +16,7 @@ from synapse.api.routes import (
     audit,
     backups,
     files,
+    findings,
     health,
     imports,
     ingestion,
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # /metrics too needs a token when tokens are configured (any role; see routes/metrics.py).
     api_routers = (
         *(ingestion, imports, jobs, projects, packages, rules, files, metrics),
+        findings,  # the Rules and Findings pages' condition check and .xlsx export
         *(schedules, backups, reports),  # maintenance: the schedule, backups, weekly reports
         *(queues, workers, stats, audit),  # the operator's console
     )

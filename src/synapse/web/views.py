@@ -221,10 +221,16 @@ def job_body(
 # The import, asset and operators' pages (they use render() and PagePrincipal above).
 from synapse.web import assets as asset_pages  # noqa: E402
 from synapse.web import dashboard as dashboard_pages  # noqa: E402
+from synapse.web import findings as finding_pages  # noqa: E402
 from synapse.web import imports as import_pages  # noqa: E402
 from synapse.web import ops as ops_pages  # noqa: E402
+from synapse.web import packages as package_pages  # noqa: E402
+from synapse.web import rules as rule_pages  # noqa: E402
 
 router.include_router(import_pages.router)
 router.include_router(asset_pages.router)
 router.include_router(ops_pages.router)
 router.include_router(dashboard_pages.router)
+router.include_router(rule_pages.router)
+router.include_router(finding_pages.router)
+router.include_router(package_pages.router)
