@@ -105,7 +105,59 @@ def utc(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
+# Parameters a person does not need to read: where the server keeps the upload.
+HIDDEN_PARAMS = frozenset({"file_path", "path", "upload_path"})
+LABELS = {True: "yes", False: "no", None: "—"}
+
+
+def parameters(params: Any) -> list[tuple[str, str]]:
+    """A job's parameters as a person reads them: (name, text) pairs, no Python reprs, no
+    server paths; nested options become `name: value` items, unset ones left out."""
+    if not isinstance(params, dict):
+        return []
+    shown = []
+    for key, value in params.items():
+        if key in HIDDEN_PARAMS:
+            continue
+        if key == "mapping" and isinstance(value, dict):  # header → target, None: ignored
+            text = "; ".join(f"{h} → {t or 'ignored'}" for h, t in value.items()) or "—"
+        else:
+            text = plain(value)
+        shown.append((key.replace("_", " "), text))
+    return shown
+
+
+def plain(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return LABELS[value]
+    if isinstance(value, dict):
+        shown = [
+            f"{k.replace('_', ' ')}: {plain(v)}"
+            for k, v in value.items()
+            if v not in (None, [], {}, "")
+        ]
+        return "; ".join(shown) or "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(v) for v in value) or "—"
+    if isinstance(value, int | float):
+        return number(value) if isinstance(value, int) else f"{value:g}"
+    return str(value)
+
+
+def size(value: Any) -> str:
+    """Bytes as a person reads them: 812 bytes, 14.2 KB, 3.4 MB."""
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        return ""
+    for unit_name, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit_name}"
+    return f"{int(n):,} bytes"
+
+
 FILTERS = {
+    "size": size,
     "number": number,
     "duration": duration,
     "iso": iso,

@@ -25,7 +25,12 @@ from synapse.web.queue import QueueFilter, group_page, queue_view
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(present.FILTERS)
-templates.env.globals.update(unit=present.unit, badge=present.BADGE, duration_of=duration_seconds)
+templates.env.globals.update(
+    unit=present.unit,
+    badge=present.BADGE,
+    duration_of=duration_seconds,
+    parameters=present.parameters,
+)
 
 router = APIRouter(include_in_schema=False)
 

@@ -25,6 +25,8 @@
     for (const line of (await r.json()).items) addLog(line.at, line.level, line.message);
   }
   function addLog(at, level, message) {
+    const empty = document.getElementById("log-empty");
+    if (empty) empty.hidden = true;
     const tr = document.createElement("tr");
     tr.className = `lvl-${String(level).toLowerCase()}`;
     const cells = [Live.local(at, true), level, message];
@@ -38,6 +40,11 @@
     logs.appendChild(tr);
   }
   async function catchUp() { await refreshBody(); await refreshLogs(); }
+  // A running job's duration counts on (it was the time of the page's last render).
+  setInterval(() => {
+    const since = holder.querySelector(".running-for");
+    if (since) since.textContent = Live.span((Date.now() - Date.parse(since.dataset.since)) / 1000);
+  }, 1000);
   document.addEventListener("live-refresh", refreshBody);
   document.addEventListener("job-retried", (e) => { location.href = `/jobs/${e.detail.id}`; });
 

@@ -77,10 +77,11 @@ const Live = (() => {
     const msg = box.querySelector(".msg");
     if (msg && message) msg.textContent = text(message);
     const eta = box.querySelector(".eta");
-    if (eta && box.dataset.started && ctx.total && ctx.current > 0 && ctx.current < ctx.total) {
+    // The ETA follows the whole bar (every stage), not the counts of the current stage: a job
+    // 8 % through, 10 s after it started, has about 115 s to go, whatever stage it is in.
+    if (eta && box.dataset.started && pct >= 3 && pct < 100) {
       const elapsed = (Date.now() - Date.parse(box.dataset.started)) / 1000;
-      const rate = ctx.current / Math.max(elapsed, 0.001);
-      eta.textContent = `· ETA ${span((ctx.total - ctx.current) / rate)}`;
+      eta.textContent = elapsed > 1 ? `· ETA ${span((elapsed * (100 - pct)) / pct)}` : "";
     } else if (eta) {
       eta.textContent = "";
     }
@@ -143,9 +144,16 @@ const Live = (() => {
 
   // A job action (cancel, retry, commit, undo), optionally with a JSON body. A refusal comes
   // back as {error} and is shown beside the button, not in a pop-up.
+  // One Idempotency-Key per user action: a resent request answers the first one's job, never
+  // a second job (docs/idempotency.md). randomUUID needs a secure context; else 128 random bits.
+  function idempotencyKey() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
   async function act(action, jobId, body) {
-    const options = { method: "POST", credentials: "same-origin" };
-    if (body) { options.headers = { "Content-Type": "application/json" }; options.body = body; }
+    const options = { method: "POST", credentials: "same-origin", headers: { "Idempotency-Key": idempotencyKey() } };
+    if (body) { options.headers["Content-Type"] = "application/json"; options.body = body; }
     const r = await get(`/api/v1/jobs/${jobId}/${action}`, options);
     if (!r) return { error: `${action[0].toUpperCase()}${action.slice(1)} failed: the server could not be reached.` };
     if (!r.ok) {
@@ -214,5 +222,5 @@ const Live = (() => {
 
   setInterval(() => refreshTimes(), 10000);
   document.addEventListener("DOMContentLoaded", () => refreshTimes());
-  return { fmt, ago, span, text, local, utc, refreshTimes, applyProgress, connect, act, banner, get };
+  return { fmt, ago, span, text, local, utc, refreshTimes, applyProgress, connect, act, banner, get, idempotencyKey };
 })();
