@@ -187,6 +187,11 @@ def test_search_by_id_prefix_file_name_and_error_text(fresh: System) -> None:
 
         assert job["id"] in search(job["id"][:8])
         assert job["id"] in search(job["id"][:8].upper())
+        # The start of an id names that job: another job that only mentions it (in its file
+        # name) is not listed then; its text is searched when no id starts so.
+        other = imported(fresh, "proj-search", f"copy-of-{job['id'][:8]}.csv")
+        assert search(job["id"][:8]) == {job["id"]}
+        assert search(f"copy-of-{job['id'][:8]}") == {other["id"]}
         assert search(f"pump-station-{tag}") == {job["id"], *failed}  # the file name, any case
         assert search(f"x{tag}' is not") == set(failed)  # error text
         assert search(f"x{tag}", state="completed") == set()

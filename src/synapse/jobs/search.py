@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -69,6 +70,15 @@ def clean_q(q: str | None) -> str | None:
     if len(text) > Q_MAX:
         raise InvalidInput(f"q is at most {Q_MAX} characters")
     return text or None
+
+
+_ID_PREFIX = re.compile(r"[0-9a-f][0-9a-f-]{5,63}")
+
+
+def id_prefix(q: str | None) -> str | None:
+    """`q` as the start of a job id (6 to 64 hexadecimal digits and hyphens), lower case."""
+    text = (q or "").strip().lower()
+    return text if _ID_PREFIX.fullmatch(text) else None
 
 
 def matches(q: str, dialect: str) -> ColumnElement[bool]:

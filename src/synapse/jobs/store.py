@@ -7,7 +7,7 @@ attempt (claim, heartbeat, progress, retry, end state); nothing else writes the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +39,7 @@ class JobFilter:
     since: timedelta | None = None
     projects: frozenset[str] | None = None  # a member's projects; None: all
     q: str | None = None  # id prefix or text in parameters / error (jobs/search.py)
+    id_prefix: str | None = None  # jobs whose id starts so (`q` when it names jobs by their id)
     submitted_by: str | None = None
     ids: tuple[str, ...] | None = None  # only these jobs (a bulk action's selection)
 
@@ -148,6 +149,8 @@ def _filtered(query: Any, flt: JobFilter, dialect: str) -> Any:
         query = query.where(Job.project_key.in_(sorted(flt.projects)))
     if flt.submitted_by:
         query = query.where(Job.submitted_by == flt.submitted_by)
+    if flt.id_prefix:
+        query = query.where(Job.id.startswith(flt.id_prefix, autoescape=True))
     if flt.q:
         query = query.where(search.matches(flt.q, dialect))
     if flt.ids is not None:
@@ -161,7 +164,20 @@ def _dialect(session: Session) -> str:
 
 def filtered(session: Session, query: Any, flt: JobFilter) -> Any:
     """`query` (a select over jobs) limited to what the filter matches."""
-    return _filtered(query, flt, _dialect(session))
+    return _filtered(query, _by_id_first(session, flt), _dialect(session))
+
+
+def _by_id_first(session: Session, flt: JobFilter) -> JobFilter:
+    """A `q` that is the start of some job's id (what the lists show: 8 characters) finds those
+    jobs by the id's index alone; text in parameters and errors is searched (every row read)
+    only when no id starts so."""
+    prefix = search.id_prefix(flt.q)
+    if prefix is None:
+        return flt
+    found = session.scalar(
+        select(Job.id).where(Job.id.startswith(prefix, autoescape=True)).limit(1)
+    )
+    return replace(flt, q=None, id_prefix=prefix) if found is not None else flt
 
 
 def count_jobs(session: Session, flt: JobFilter) -> int:
