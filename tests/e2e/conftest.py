@@ -148,7 +148,11 @@ def browser() -> Iterator[Any]:
     Per module, not per session: Playwright's sync API keeps an event loop running in the main
     thread while it is open, and later tests that call asyncio.run() would find it there."""
     pytest.importorskip("playwright")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # `make test` runs three test files at a time on two cores: what a page shows may take
+    # longer than Playwright's default 5 s to appear. Still a deadline, never a sleep.
+    expect.set_options(timeout=15_000)
 
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         require(f"chromium at {CHROMIUM} (apt-get install chromium)")
