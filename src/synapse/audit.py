@@ -40,6 +40,9 @@ ACTIONS = (
     "import.commit",
     "import.undo",
     "token.login",
+    "webhook.create",
+    "webhook.delete",
+    "webhook.test",
 )
 CLI_ACTOR = "cli"  # actions taken on the machine itself (`synapse restore`), not over HTTP
 # Keys never kept in a detail, at any depth: a token or a password has no place in the trail.

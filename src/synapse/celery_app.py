@@ -14,6 +14,7 @@ TASK_MODULES = [
     "synapse.packages.tasks",
     "synapse.rules.tasks",
     "synapse.maintenance.tasks",
+    "synapse.webhooks.tasks",
 ]
 
 

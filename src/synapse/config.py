@@ -75,10 +75,24 @@ class Settings(BaseSettings):
     backup_keep: int = Field(default=7, ge=1)
     backup_database_url: str | None = Field(default=None, repr=False)
     pg_bin_dir: Path | None = None
+    # Packages across workers (docs/packages.md): a PDF of more datasheets than this is drawn
+    # in chunks of this many assets by every free worker process, then merged; 0: one process.
+    package_chunk_size: int = Field(default=500, ge=0)
+    # A chunk whose renderer stops renewing its claim for this long is taken over (seconds).
+    package_chunk_lease: float = Field(default=30.0, ge=1)
     # Finished jobs older than this are deleted with their logs, uploads and files.
     job_retention_days: int = Field(default=30, ge=1)
     # The operators' audit trail is kept longer than the jobs it names.
     audit_retention_days: int = Field(default=365, ge=1)
+    # Webhooks (docs/webhooks.md): URLs that resolve to private, loopback, link-local, multicast
+    # or reserved addresses are refused unless this is true; each POST's timeout (seconds); the
+    # retry backoff (doubling from SYNAPSE_WEBHOOK_BACKOFF up to SYNAPSE_WEBHOOK_BACKOFF_MAX);
+    # a delivery that got no 2xx for SYNAPSE_WEBHOOK_MAX_AGE seconds (at most 24 h) is given up.
+    webhook_allow_private: bool = False
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    webhook_backoff: float = Field(default=10.0, gt=0)
+    webhook_backoff_max: float = Field(default=3600.0, gt=0)
+    webhook_max_age: float = Field(default=86400.0, gt=0, le=86400)
 
     @model_validator(mode="after")
     def _tokens_parse(self) -> Settings:

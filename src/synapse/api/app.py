@@ -29,6 +29,7 @@ from synapse.api.routes import (
     rules,
     schedules,
     stats,
+    webhooks,
     workers,
     ws,
 )
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         findings,  # the Rules and Findings pages' condition check and .xlsx export
         *(schedules, backups, reports),  # maintenance: the schedule, backups, weekly reports
         *(queues, workers, stats, audit),  # the operator's console
+        webhooks,  # signed POSTs when jobs end (docs/webhooks.md)
     )
     for module in api_routers:
         app.include_router(module.router, dependencies=[Depends(require_principal)])

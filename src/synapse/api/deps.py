@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from synapse.api.relay import EventRelay
@@ -38,5 +38,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 RelayDep = Annotated[EventRelay, Depends(get_relay)]
 SessionDep = Annotated[Session, Depends(get_session)]
+# Every integer from a client fits the database's 64-bit integers: beyond them, a 422.
+MAX_INT64 = 2**63 - 1
 LimitQ = Annotated[int, Query(ge=1, le=1000)]
-OffsetQ = Annotated[int, Query(ge=0)]
+OffsetQ = Annotated[int, Query(ge=0, le=MAX_INT64)]
+IdP = Annotated[int, Path(ge=1, le=MAX_INT64, description="a numeric id")]
+IdQ = Annotated[int | None, Query(ge=1, le=MAX_INT64)]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from synapse.config import Settings
+from synapse.jobs import states
 from synapse.jobs.redis_client import get_redis
 
 log = logging.getLogger(__name__)
@@ -82,13 +83,22 @@ def encode(event: dict[str, Any]) -> str:
 
 
 def publish(settings: Settings, event: dict[str, Any]) -> bool:
-    """Publish one event; a lost event never fails the job (the database keeps the truth)."""
+    """Publish one event; a lost event never fails the job (the database keeps the truth).
+
+    A job's end (a `STATE` event with an end state) also becomes webhook deliveries: rows and
+    queued tasks only, never a wait for a receiver, and never an error here (docs/webhooks.md).
+    """
+    published = True
     try:
         get_redis(settings).publish(settings.events_channel, encode(event))
     except Exception as exc:  # redis down: the job goes on, the page catches up from the DB
         log.warning("could not publish event for %s: %s", event["context"].get("task_id"), exc)
-        return False
-    return True
+        published = False
+    if event["action_type"] == STATE and event["context"].get("state") in states.FINISHED:
+        from synapse.webhooks.triggers import job_ended
+
+        job_ended(settings, event)
+    return published
 
 
 def publish_log(settings: Settings, job: Any, level: str, message: str) -> bool:

@@ -41,6 +41,9 @@ def sweep_abandoned_jobs() -> int:
         count += 1
     if count:
         log.warning("sent %d abandoned or lost jobs again", count)
+    from synapse.webhooks.triggers import sweep as webhooks_sweep
+
+    webhooks_sweep(settings)  # lost webhook deliveries sent again, schedule.missed (never raises)
     return count
 
 

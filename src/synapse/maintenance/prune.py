@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from synapse import audit
+from synapse import audit, idempotency
 from synapse.config import Settings
 from synapse.db.engine import session_scope
 from synapse.db.models import (
@@ -177,6 +177,7 @@ def prune_jobs(
     _orphan_uploads(settings, (now or utcnow()) - ORPHAN_UPLOAD_AGE, done)
     with session_scope(settings) as session:
         audit_events = audit.prune(session, older_than_days=settings.audit_retention_days, now=now)
+        idempotency_keys = idempotency.prune(session, now=now)  # older than 24 h
     summary = (
         f"Pruned {done.jobs:,} jobs older than {settings.job_retention_days} days "
         f"({done.logs:,} log lines, {done.files:,} files, {done.uploads:,} uploads; "
@@ -196,4 +197,5 @@ def prune_jobs(
         "bytes_freed": done.bytes,
         "audit_events": audit_events,
         "audit_retention_days": settings.audit_retention_days,
+        "idempotency_keys": idempotency_keys,
     }

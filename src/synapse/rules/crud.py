@@ -48,13 +48,27 @@ def _checked(data: RuleCreate) -> RuleCreate:
 
 
 def _store(session: Session, rule: Rule, project: Project) -> None:
-    if store.name_taken(session, project.id, rule.name, but=rule.id):
+    """Write the new or changed rule now, so that a clash is a 409 here, not at the commit.
+    A failed flush leaves the transaction to roll back, which the Conflict does."""
+    with session.no_autoflush:  # a renamed rule is not written before its name is checked
+        taken = store.name_taken(session, project.id, rule.name, but=rule.id)
+    if taken:
         raise Conflict(f"project {project.key} already has a rule named {rule.name!r}")
     try:
-        with session.begin_nested():
-            session.add(rule)
-    except IntegrityError:  # the same name, saved by someone else meanwhile
-        raise Conflict(f"project {project.key} already has a rule named {rule.name!r}") from None
+        session.add(rule)
+        session.flush()
+    except IntegrityError as error:  # a race: the same name saved, or the rule deleted meanwhile
+        raise _conflict(error, rule, project) from None
+
+
+def _conflict(error: IntegrityError, rule: Rule, project: Project) -> Conflict:
+    text = str(error.orig)
+    if "uq_rules_project_name" in text or "rules.project_id, rules.name" in text:
+        return Conflict(f"project {project.key} already has a rule named {rule.name!r}")
+    return Conflict(
+        f"rule {rule.name!r} of project {project.key} could not be saved: it was changed or "
+        "deleted by someone else meanwhile; reload it and try again"
+    )
 
 
 def create_rule(session: Session, project_key: str, body: Any) -> RulePublic:
@@ -76,8 +90,12 @@ def create_rule(session: Session, project_key: str, body: Any) -> RulePublic:
     return public(rule, project.key)
 
 
+# rules.id is a 32-bit INTEGER: a larger id (the API takes any 64-bit one) is no rule at all.
+MAX_RULE_ID = 2**31 - 1
+
+
 def _rule(session: Session, project: Project, rule_id: int) -> Rule:
-    rule = store.get_rule(session, project.id, rule_id)
+    rule = store.get_rule(session, project.id, rule_id) if 0 < rule_id <= MAX_RULE_ID else None
     if rule is None:
         raise NotFound(f"rule {rule_id} not found in project {project.key}")
     return rule
@@ -145,6 +163,8 @@ def list_findings(
     offset: int,
 ) -> FindingList:
     project = get_project(session, project_key)
+    if rule_id is not None and not 0 < rule_id <= MAX_RULE_ID:
+        rule_id = 0  # no rule has it: no findings (ids start at 1)
     rows, total, totals = store.list_findings(
         session,
         project.id,

@@ -231,6 +231,7 @@ from synapse.web import imports as import_pages  # noqa: E402
 from synapse.web import ops as ops_pages  # noqa: E402
 from synapse.web import packages as package_pages  # noqa: E402
 from synapse.web import rules as rule_pages  # noqa: E402
+from synapse.web import webhooks as webhook_pages  # noqa: E402
 
 router.include_router(import_pages.router)
 router.include_router(asset_pages.router)
@@ -239,3 +240,4 @@ router.include_router(dashboard_pages.router)
 router.include_router(rule_pages.router)
 router.include_router(finding_pages.router)
 router.include_router(package_pages.router)
+router.include_router(webhook_pages.router)

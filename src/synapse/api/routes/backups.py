@@ -11,13 +11,14 @@ from starlette.concurrency import run_in_threadpool
 
 from synapse import audit
 from synapse.api.deps import CeleryDep, SettingsDep
+from synapse.api.idempotency import IDEMPOTENT, IdempotentRoute
 from synapse.api.schemas import UploadAccepted
 from synapse.api.security import AdminDep
 from synapse.jobs.service import submit_job
 from synapse.maintenance.backup_files import list_backups
 from synapse.maintenance.schedule import BACKUP_TASK
 
-router = APIRouter(prefix="/api/v1/admin/backups", tags=["backups"])
+router = APIRouter(prefix="/api/v1/admin/backups", tags=["backups"], route_class=IdempotentRoute)
 
 
 class BackupList(BaseModel):
@@ -40,7 +41,7 @@ def get_backups(settings: SettingsDep, admin: AdminDep) -> BackupList:
     )
 
 
-@router.post("", status_code=202, response_model=UploadAccepted)
+@router.post("", status_code=202, response_model=UploadAccepted, dependencies=[IDEMPOTENT])
 async def create_backup(
     settings: SettingsDep, celery: CeleryDep, admin: AdminDep, request: Request
 ) -> UploadAccepted:

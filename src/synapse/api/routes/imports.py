@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from synapse import audit
 from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, SessionDep, SettingsDep
+from synapse.api.idempotency import IDEMPOTENT, IdempotentRoute
 from synapse.api.schemas import UploadAccepted
 from synapse.api.security import PrincipalDep, check_may_act, check_project, visible_job
 from synapse.db.models import Job
@@ -16,7 +17,7 @@ from synapse.errors import NotFound
 from synapse.imports import ledger, mappings, review
 from synapse.projects import get_project
 
-router = APIRouter(prefix="/api/v1", tags=["imports"])
+router = APIRouter(prefix="/api/v1", tags=["imports"], route_class=IdempotentRoute)
 
 ActionQ = Annotated[
     Literal["created", "updated", "unchanged", "skipped"] | None,
@@ -54,7 +55,12 @@ def _accepted(job_id: str, what: str) -> UploadAccepted:
     )
 
 
-@router.post("/jobs/{job_id}/commit", status_code=202, response_model=UploadAccepted)
+@router.post(
+    "/jobs/{job_id}/commit",
+    status_code=202,
+    response_model=UploadAccepted,
+    dependencies=[IDEMPOTENT],
+)
 def commit_preview(
     job_id: str,
     settings: SettingsDep,
@@ -72,7 +78,12 @@ def commit_preview(
     return _accepted(job.id, f"Commit of preview {job_id[:8]}")
 
 
-@router.post("/jobs/{job_id}/undo", status_code=202, response_model=UploadAccepted)
+@router.post(
+    "/jobs/{job_id}/undo",
+    status_code=202,
+    response_model=UploadAccepted,
+    dependencies=[IDEMPOTENT],
+)
 def undo_import(
     job_id: str,
     settings: SettingsDep,

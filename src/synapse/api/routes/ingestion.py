@@ -8,12 +8,13 @@ from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from synapse.api.deps import CeleryDep, SessionDep, SettingsDep
+from synapse.api.idempotency import IDEMPOTENT, IdempotentRoute
 from synapse.api.schemas import UploadAccepted, spec_status
 from synapse.api.security import PrincipalDep, check_project, visible_job
 from synapse.imports.inspect import inspect_upload
 from synapse.imports.upload import submit_import
 
-router = APIRouter(prefix="/api/v1/ingestion", tags=["ingestion"])
+router = APIRouter(prefix="/api/v1/ingestion", tags=["ingestion"], route_class=IdempotentRoute)
 
 
 FileField = Annotated[UploadFile | None, File(description="the CSV file or .xlsx/.xlsm workbook")]
@@ -35,7 +36,9 @@ MappingField = Annotated[
 ]
 
 
-@router.post("/upload-csv", status_code=202, response_model=UploadAccepted)
+@router.post(
+    "/upload-csv", status_code=202, response_model=UploadAccepted, dependencies=[IDEMPOTENT]
+)
 async def upload_csv(
     settings: SettingsDep,
     celery: CeleryDep,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from synapse import audit
 from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, SessionDep, SettingsDep
+from synapse.api.idempotency import IDEMPOTENT, IdempotentRoute
 from synapse.api.schemas import (
     BulkRequest,
     BulkResult,
@@ -29,7 +30,7 @@ from synapse.auth import Principal
 from synapse.errors import InvalidInput
 from synapse.jobs import bulk, search, service, states, store
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], route_class=IdempotentRoute)
 
 SinceQ = Annotated[
     Literal["1h", "24h", "7d", "all"],
@@ -117,7 +118,7 @@ def list_jobs(
     )
 
 
-@router.post("/bulk", response_model=BulkResult)
+@router.post("/bulk", response_model=BulkResult, dependencies=[IDEMPOTENT])
 def bulk_action(
     body: BulkRequest,
     request: Request,
@@ -190,7 +191,9 @@ class RetryOptions(BaseModel):
     )
 
 
-@router.post("/{job_id}/retry", status_code=202, response_model=JobPublic)
+@router.post(
+    "/{job_id}/retry", status_code=202, response_model=JobPublic, dependencies=[IDEMPOTENT]
+)
 def retry_job(
     job_id: str,
     request: Request,
@@ -236,7 +239,11 @@ def _safe_cell(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-@router.get("/{job_id}/errors", response_model=RowErrorList)
+@router.get(
+    "/{job_id}/errors",
+    response_model=RowErrorList,
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}},
+)
 def job_errors(
     job_id: str,
     session: SessionDep,

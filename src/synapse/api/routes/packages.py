@@ -8,11 +8,12 @@ from fastapi import APIRouter, Body
 from starlette.concurrency import run_in_threadpool
 
 from synapse.api.deps import CeleryDep, SettingsDep
+from synapse.api.idempotency import IDEMPOTENT, IdempotentRoute
 from synapse.api.schemas import UploadAccepted
 from synapse.api.security import PrincipalDep, check_project
 from synapse.packages.service import submit_package
 
-router = APIRouter(prefix="/api/v1/projects", tags=["packages"])
+router = APIRouter(prefix="/api/v1/projects", tags=["packages"], route_class=IdempotentRoute)
 
 EXAMPLE = {
     "package_type": "full",
@@ -21,7 +22,12 @@ EXAMPLE = {
 }
 
 
-@router.post("/{project_id}/packages", status_code=202, response_model=UploadAccepted)
+@router.post(
+    "/{project_id}/packages",
+    status_code=202,
+    response_model=UploadAccepted,
+    dependencies=[IDEMPOTENT],
+)
 async def create_package(
     project_id: str,
     settings: SettingsDep,

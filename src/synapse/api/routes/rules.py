@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from synapse import audit
-from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, SessionDep, SettingsDep
+from synapse.api.deps import CeleryDep, IdP, IdQ, LimitQ, OffsetQ, SessionDep, SettingsDep
+from synapse.api.idempotency import IDEMPOTENT, IdempotentRoute
 from synapse.api.schemas import UploadAccepted
 from synapse.api.security import PrincipalDep, check_project
 from synapse.auth import Principal
@@ -17,7 +18,7 @@ from synapse.rules import crud
 from synapse.rules.schemas import FindingList, RuleList, RulePublic
 from synapse.rules.service import submit_run
 
-router = APIRouter(prefix="/api/v1/projects", tags=["rules"])
+router = APIRouter(prefix="/api/v1/projects", tags=["rules"], route_class=IdempotentRoute)
 
 RULE_EXAMPLES = [
     {
@@ -72,7 +73,7 @@ def create_rule(
 
 @router.get("/{project_id}/rules/{rule_id}", response_model=RulePublic)
 def get_rule(
-    project_id: str, rule_id: int, session: SessionDep, principal: PrincipalDep
+    project_id: str, rule_id: IdP, session: SessionDep, principal: PrincipalDep
 ) -> RulePublic:
     check_project(principal, project_id)
     return crud.get_rule(session, project_id, rule_id)
@@ -81,7 +82,7 @@ def get_rule(
 @router.put("/{project_id}/rules/{rule_id}", response_model=RulePublic)
 def update_rule(
     project_id: str,
-    rule_id: int,
+    rule_id: IdP,
     session: SessionDep,
     principal: PrincipalDep,
     body: RuleBody,
@@ -96,7 +97,7 @@ def update_rule(
 
 @router.delete("/{project_id}/rules/{rule_id}", status_code=204, response_class=Response)
 def delete_rule(
-    project_id: str, rule_id: int, session: SessionDep, principal: PrincipalDep, request: Request
+    project_id: str, rule_id: IdP, session: SessionDep, principal: PrincipalDep, request: Request
 ) -> Response:
     """The rule and its findings go; properties it set stay."""
     check_project(principal, project_id)
@@ -122,7 +123,12 @@ def _audit(
     audit.record_by(session, principal, request, action, target, detail)
 
 
-@router.post("/{project_id}/rules/run", status_code=202, response_model=UploadAccepted)
+@router.post(
+    "/{project_id}/rules/run",
+    status_code=202,
+    response_model=UploadAccepted,
+    dependencies=[IDEMPOTENT],
+)
 async def run_rules(
     project_id: str,
     settings: SettingsDep,
@@ -154,7 +160,7 @@ def list_findings(
     session: SessionDep,
     principal: PrincipalDep,
     severity: str | None = None,
-    rule_id: int | None = None,
+    rule_id: IdQ = None,
     rule: str | None = None,
     tag: str | None = None,
     limit: LimitQ = 100,

@@ -11,12 +11,13 @@ from starlette.concurrency import run_in_threadpool
 
 from synapse import audit
 from synapse.api.deps import CeleryDep, SessionDep, SettingsDep
+from synapse.api.idempotency import IDEMPOTENT, IdempotentRoute
 from synapse.api.security import AdminDep, PrincipalDep
 from synapse.maintenance.beatlock import BeatStatus
 from synapse.maintenance.schedule import Entry
 from synapse.maintenance.service import run_now, schedule_state
 
-router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
+router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"], route_class=IdempotentRoute)
 
 
 class LastRunPublic(BaseModel):
@@ -103,7 +104,7 @@ def list_schedules(
     )
 
 
-@router.post("/{name}/run", status_code=202, response_model=RunStarted)
+@router.post("/{name}/run", status_code=202, response_model=RunStarted, dependencies=[IDEMPOTENT])
 async def run_schedule_now(
     name: str, settings: SettingsDep, celery: CeleryDep, admin: AdminDep, request: Request
 ) -> RunStarted:

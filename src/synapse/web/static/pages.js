@@ -46,6 +46,13 @@ const Pages = (() => {
     constructor(message, status) { super(message); this.status = status; }
   }
 
+  // One Idempotency-Key per user action: a resent request answers the first one's job, never
+  // a second job (docs/idempotency.md). randomUUID needs a secure context; else 128 random bits.
+  function idempotencyKey() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
   // api(path, {method, form, json, query}) -> the JSON answer; throws ApiError(detail, status).
   async function api(path, { method = "GET", form = null, json = undefined, query = null } = {}) {
     let url = path;
@@ -56,6 +63,7 @@ const Pages = (() => {
       if (s) url += (url.includes("?") ? "&" : "?") + s;
     }
     const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (method === "POST") init.headers["Idempotency-Key"] = idempotencyKey();  // one per call
     if (form) init.body = form;
     if (json !== undefined) { init.body = JSON.stringify(json); init.headers["Content-Type"] = "application/json"; }
     let r;
@@ -74,6 +82,7 @@ const Pages = (() => {
       xhr.open("POST", path);
       xhr.withCredentials = true;
       xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("Idempotency-Key", idempotencyKey());
       xhr.upload.onprogress = (e) => { if (e.lengthComputable && onProgress) onProgress(e.loaded, e.total); };
       xhr.upload.onload = () => { if (onProgress) onProgress(-1, -1); };
       xhr.onload = () => {
