@@ -8,7 +8,7 @@ again. A datasheet whose properties do not fit one page continues on the next ("
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,8 +97,13 @@ class PdfPlan:
         return max(1, math.ceil(rows / TOC_ROWS))
 
     @property
+    def front_pages(self) -> int:
+        """Cover, contents and index: the pages before the first datasheet."""
+        return 1 + self.contents_pages + self.index_pages
+
+    @property
     def total_pages(self) -> int:
-        return 1 + self.contents_pages + self.index_pages + sum(p for _, _, p in self.sheets)
+        return self.front_pages + sum(p for _, _, p in self.sheets)
 
     def contents(self) -> list[ContentsRow]:
         page = 2 + self.contents_pages
@@ -120,11 +125,18 @@ class PdfPlan:
         return rows
 
 
-def _cover(painter: Painter, survey: Survey) -> None:
+def contents_place(row: int) -> tuple[int, tuple[float, float, float, float]]:
+    """Where contents row `row` (0-based) is drawn: its contents page (0-based) and its link."""
+    y = TOC_TOP - (row % TOC_ROWS) * TOC_ROW
+    return row // TOC_ROWS, (MARGIN, y - 3, PAGE_W - MARGIN, y + 9)
+
+
+def _cover(painter: Painter, survey: Survey, *, marks: bool = True) -> None:
     h = painter.heading
     painter.begin()
-    painter.c.bookmarkPage("cover")
-    painter.c.addOutlineEntry("Cover", "cover", 0)
+    if marks:
+        painter.c.bookmarkPage("cover")
+        painter.c.addOutlineEntry("Cover", "cover", 0)
     y = BODY_TOP - 90
     painter.put(MARGIN, y, fit(h.title, TITLE, CONTENT_W), TITLE)
     facts = [
@@ -149,11 +161,11 @@ def _cover(painter: Painter, survey: Survey) -> None:
     painter.end()
 
 
-def _contents(painter: Painter, rows: list[ContentsRow], pages: int) -> None:
+def _contents(painter: Painter, rows: list[ContentsRow], pages: int, *, marks: bool = True) -> None:
     c = painter.c
     for n in range(pages):
         painter.begin()
-        if n == 0:
+        if n == 0 and marks:
             c.bookmarkPage("contents")
             c.addOutlineEntry("Contents", "contents", 0)
         title = "Contents" + (f" (continued, {n + 1} of {pages})" if n else "")
@@ -164,7 +176,9 @@ def _contents(painter: Painter, rows: list[ContentsRow], pages: int) -> None:
             painter.put(x, y, fit(row.text, style, 300), style)
             painter.put(MARGIN + 330, y, row.note, CELL)
             painter.put(PAGE_W - MARGIN, y, str(row.page), style, right=True)
-            c.linkAbsolute("", row.key, Rect=(MARGIN, y - 3, PAGE_W - MARGIN, y + 9), thickness=0)
+            if marks:
+                rect = (MARGIN, y - 3, PAGE_W - MARGIN, y + 9)
+                c.linkAbsolute("", row.key, Rect=rect, thickness=0)
             y -= TOC_ROW
         painter.end()
 
@@ -176,7 +190,9 @@ def _title(painter: Painter, main: str, sub: str, tag: str) -> None:
     painter.put(MARGIN, top - 32, fit(sub, CELL, CONTENT_W), CELL)
 
 
-def _index_pages(painter: Painter, assets: Iterable[AssetRow], expected: int) -> None:
+def _index_pages(
+    painter: Painter, assets: Iterable[AssetRow], expected: int, *, marks: bool = True
+) -> None:
     paginator = Paginator(CAPACITY)
     drawn = 0
 
@@ -184,7 +200,7 @@ def _index_pages(painter: Painter, assets: Iterable[AssetRow], expected: int) ->
         nonlocal drawn
         for page in pages:
             painter.begin()
-            if drawn == 0:
+            if drawn == 0 and marks:
                 painter.c.bookmarkPage("index")
                 painter.c.addOutlineEntry("Instrument index", "index", 0)
             drawn += 1
@@ -200,18 +216,25 @@ def _index_pages(painter: Painter, assets: Iterable[AssetRow], expected: int) ->
         raise RuntimeError(f"index: planned {expected} pages, drew {drawn}")
 
 
-def _datasheets(painter: Painter, assets: Iterable[AssetRow], plan: PdfPlan) -> None:
+def draw_datasheets(
+    painter: Painter,
+    assets: Iterable[AssetRow],
+    sheets: Sequence[tuple[str, str, int]],
+    *,
+    marks: bool = True,
+) -> None:
+    """One datasheet (one page or more) per asset, as `sheets` (tag, type, pages) planned."""
     c = painter.c
     previous = None
     for i, asset in enumerate(assets):
         pages = datasheet_pages(asset)
-        if i >= len(plan.sheets) or plan.sheets[i][:2] != (asset.tag, asset.type):
+        if i >= len(sheets) or sheets[i][:2] != (asset.tag, asset.type):
             raise RuntimeError("the assets changed between the two passes over them")
-        if len(pages) != plan.sheets[i][2]:
-            raise RuntimeError(f"{asset.tag}: planned {plan.sheets[i][2]} pages, got {len(pages)}")
+        if len(pages) != sheets[i][2]:
+            raise RuntimeError(f"{asset.tag}: planned {sheets[i][2]} pages, got {len(pages)}")
         for n, page in enumerate(pages):
             painter.begin()
-            if n == 0:
+            if n == 0 and marks:
                 if asset.type != previous:
                     c.bookmarkPage(f"t{i}")
                     c.addOutlineEntry(asset.type, f"t{i}", 0, closed=True)
@@ -226,6 +249,48 @@ def _datasheets(painter: Painter, assets: Iterable[AssetRow], plan: PdfPlan) -> 
             painter.end()
 
 
+def document_info(heading: Heading) -> dict[str, str]:
+    return {
+        "Title": f"{heading.title} · {heading.project_name} · Revision {heading.revision}",
+        "Subject": f"{heading.package_type} package of project {heading.project_key}",
+        "Creator": "SYNAPSE",
+    }
+
+
+def new_canvas(path: Path, heading: Heading) -> Canvas:
+    register_fonts()
+    canvas = Canvas(str(path), pagesize=(PAGE_W, PAGE_H), pageCompression=1)
+    info = document_info(heading)
+    canvas.setTitle(info["Title"])
+    canvas.setSubject(info["Subject"])
+    canvas.setCreator(info["Creator"])
+    canvas.setFont(REGULAR, 9)
+    return canvas
+
+
+def write_front_matter(
+    path: Path,
+    *,
+    heading: Heading,
+    survey: Survey,
+    plan: PdfPlan,
+    assets: Callable[[], Iterable[AssetRow]],
+    tick: Tick,
+) -> int:
+    """The first part of a PDF drawn in chunks: cover, contents and index, without bookmarks
+    or links (the merge adds them, pointing at the final pages); numbered of the whole."""
+    canvas = new_canvas(path, heading)
+    painter = Painter(canvas, heading, plan.total_pages, on_page=tick)
+    _cover(painter, survey, marks=False)
+    _contents(painter, plan.contents(), plan.contents_pages, marks=False)
+    if "index" in plan.parts:
+        _index_pages(painter, assets(), plan.index_pages, marks=False)
+    if painter.page_no != plan.front_pages:
+        raise RuntimeError(f"planned {plan.front_pages} front pages, drew {painter.page_no}")
+    canvas.save()
+    return painter.page_no
+
+
 def write_pdf(
     path: Path,
     *,
@@ -236,19 +301,14 @@ def write_pdf(
     tick: Tick,
 ) -> int:
     """Draw the whole PDF to `path`; returns its page count."""
-    register_fonts()
-    canvas = Canvas(str(path), pagesize=(PAGE_W, PAGE_H), pageCompression=1)
-    canvas.setTitle(f"{heading.title} · {heading.project_name} · Revision {heading.revision}")
-    canvas.setSubject(f"{heading.package_type} package of project {heading.project_key}")
-    canvas.setCreator("SYNAPSE")
-    canvas.setFont(REGULAR, 9)
+    canvas = new_canvas(path, heading)
     painter = Painter(canvas, heading, plan.total_pages, on_page=tick)
     _cover(painter, survey)
     _contents(painter, plan.contents(), plan.contents_pages)
     if "index" in plan.parts:
         _index_pages(painter, assets(), plan.index_pages)
     if "datasheets" in plan.parts:
-        _datasheets(painter, assets(), plan)
+        draw_datasheets(painter, assets(), plan.sheets)
     if painter.page_no != plan.total_pages:
         raise RuntimeError(f"planned {plan.total_pages} pages, drew {painter.page_no}")
     canvas.showOutline()

@@ -8,6 +8,7 @@ is complete, so a cancelled or failed package leaves no file listed.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -21,8 +22,9 @@ from synapse.errors import InvalidInput
 from synapse.files import write_files
 from synapse.jobs.service import submit_job
 from synapse.packages import excel
-from synapse.packages.data import Heading, Survey, snapshot
+from synapse.packages.data import Heading, Snapshot, Survey, snapshot
 from synapse.packages.options import PackageJob, PackageRequest, parse_request
+from synapse.packages.parallel import ChunkedPdf, Dispatch
 from synapse.packages.pdf import PdfPlan, write_pdf
 from synapse.projects import get_project
 
@@ -102,9 +104,30 @@ def _file_name(heading: Heading, ext: str) -> str:
     )
 
 
-def run_package(settings: Settings, job: PackageJob, progress: Progress) -> dict[str, Any]:
+def _chunked(
+    settings: Settings, job: PackageJob, count: int, dispatch: Dispatch | None, attempt: int
+) -> ChunkedPdf | None:
+    """Chunks when the PDF has more datasheets than one chunk (and a job id to name them)."""
+    size = settings.package_chunk_size
+    wanted = "pdf" in job.options.formats and "datasheets" in job.parts
+    if not wanted or size <= 0 or count <= size or job.job_id is None:
+        return None
+    return ChunkedPdf(settings, job_id=job.job_id, attempt=attempt, size=size, dispatch=dispatch)
+
+
+def run_package(
+    settings: Settings,
+    job: PackageJob,
+    progress: Progress,
+    *,
+    dispatch: Dispatch | None = None,
+    attempt: int = 1,
+) -> dict[str, Any]:
+    """Make the package. Over SYNAPSE_PACKAGE_CHUNK_SIZE datasheets the PDF is drawn in chunks
+    (parallel.py): `dispatch(index)` sends a chunk to the workers; without it (or when nobody
+    takes them) this process draws them all."""
     started = time.perf_counter()
-    formats, parts, types = job.options.formats, job.parts, job.options.asset_types
+    types = job.options.asset_types
     progress.update_progress(0, 0, "Reading assets...")
     with snapshot(settings) as snap:
         project = snap.project(job.project_key)
@@ -116,64 +139,125 @@ def run_package(settings: Settings, job: PackageJob, progress: Progress) -> dict
             raise InvalidInput(
                 f"project has no assets{which}; there is nothing to put in a package"
             )
-        survey, plan = Survey(), PdfPlan(parts)
-        tick = Ticker(progress, "Reading assets", "assets", count, (0, READ_SHARE))
-        for asset in snap.assets(project.id, types):
-            survey.add(asset)
-            if "pdf" in formats:
-                plan.add(asset)
-            tick(survey.total)
-        plan.finish()
-        missing = [t for t in types if t not in survey.by_type]
-        if missing:
-            progress.log("WARNING", f"No assets of type {', '.join(missing)} in the project")
-        if "xlsx" in formats:
-            excel.check_limits(survey, parts)
-        heading = Heading(
-            project_key=job.project_key,
-            project_name=project.name,
-            title=job.title,
-            revision=job.options.revision,
-            date=datetime.now(ZoneInfo(settings.timezone)).date().isoformat(),
-            package_type=job.package_type,
-            asset_types=types,
+        chunked = _chunked(settings, job, count, dispatch, attempt)
+        with chunked or nullcontext():
+            return _make(settings, job, progress, snap, project, count, chunked, started)
+
+
+def _survey(
+    job: PackageJob,
+    progress: Progress,
+    snap: Snapshot,
+    project_id: int,
+    count: int,
+    chunked: ChunkedPdf | None,
+) -> tuple[Survey, PdfPlan]:
+    """The first pass: counts and widths for the workbook, the page plan (and the chunks' spool
+    files) for the PDF."""
+    formats, types = job.options.formats, job.options.asset_types
+    survey, plan = Survey(), PdfPlan(job.parts)
+    tick = Ticker(progress, "Reading assets", "assets", count, (0, READ_SHARE))
+    for asset in snap.assets(project_id, types):
+        survey.add(asset)
+        if "pdf" in formats:
+            plan.add(asset)
+            if chunked is not None:
+                chunked.add(asset, plan.sheets[-1][2])
+        tick(survey.total)
+    plan.finish()
+    return survey, plan
+
+
+def _make(
+    settings: Settings,
+    job: PackageJob,
+    progress: Progress,
+    snap: Snapshot,
+    project: Any,
+    count: int,
+    chunked: ChunkedPdf | None,
+    started: float,
+) -> dict[str, Any]:
+    formats, parts, types = job.options.formats, job.parts, job.options.asset_types
+    survey, plan = _survey(job, progress, snap, project.id, count, chunked)
+    missing = [t for t in types if t not in survey.by_type]
+    if missing:
+        progress.log("WARNING", f"No assets of type {', '.join(missing)} in the project")
+    if "xlsx" in formats:
+        excel.check_limits(survey, parts)
+    heading = Heading(
+        project_key=job.project_key,
+        project_name=project.name,
+        title=job.title,
+        revision=job.options.revision,
+        date=datetime.now(ZoneInfo(settings.timezone)).date().isoformat(),
+        package_type=job.package_type,
+        asset_types=types,
+    )
+    phases = {"read_and_plan": round(time.perf_counter() - started, 3)}
+    if chunked is not None:  # the workers start on the chunks while this process goes on
+        chunked.start(heading, plan)
+        progress.log(
+            "INFO",
+            f"PDF in {len(chunked.chunks)} chunks of up to {settings.package_chunk_size:,} "
+            f"assets, drawn by every free worker process",
         )
-        rows = excel.rows_to_write(survey, parts) if "xlsx" in formats else 0
-        pages = plan.total_pages if "pdf" in formats else 0
-        excel_cost, pdf_cost = rows * ROW_COST, pages * PAGE_COST
-        split = READ_SHARE + round((99 - READ_SHARE) * excel_cost / (excel_cost + pdf_cost))
-        records: list[dict[str, Any]] = []
-        with write_files(
-            settings, kind="package", job_id=job.job_id, project_key=job.project_key
-        ) as files:
-            for fmt in formats:
-                pending, record = files.add(_file_name(heading, f".{fmt}"))
-                records.append(record)
-                if fmt == "xlsx":
-                    excel.write_workbook(
-                        pending.path,
-                        heading=heading,
-                        survey=survey,
-                        parts=parts,
-                        assets=snap.assets(project.id, types),
-                        tick=Ticker(progress, "Writing Excel", "rows", rows, (READ_SHARE, split)),
-                        tmpdir=pending.path.parent,
-                    )
-                else:
-                    write_pdf(
-                        pending.path,
-                        heading=heading,
-                        survey=survey,
-                        plan=plan,
-                        assets=lambda: snap.assets(project.id, types),
-                        tick=Ticker(progress, "Generating PDF", "pages", pages, (split, 99)),
-                    )
-            progress.update_progress(1, 1, "Saving files...", percent=99)  # last cancel check
+    rows = excel.rows_to_write(survey, parts) if "xlsx" in formats else 0
+    pages = plan.total_pages if "pdf" in formats else 0
+    excel_cost, pdf_cost = rows * ROW_COST, pages * PAGE_COST
+    split = READ_SHARE + round((99 - READ_SHARE) * excel_cost / (excel_cost + pdf_cost))
+    records: list[dict[str, Any]] = []
+    chunks: list[dict[str, Any]] = []
+    with write_files(
+        settings, kind="package", job_id=job.job_id, project_key=job.project_key
+    ) as files:
+        targets = {}
+        for fmt in formats:
+            pending, record = files.add(_file_name(heading, f".{fmt}"))
+            records.append(record)
+            targets[fmt] = pending.path
+        if "xlsx" in targets:  # first: the chunks are drawn meanwhile
+            mark = time.perf_counter()
+            excel.write_workbook(
+                targets["xlsx"],
+                heading=heading,
+                survey=survey,
+                parts=parts,
+                assets=snap.assets(project.id, types),
+                tick=Ticker(progress, "Writing Excel", "rows", rows, (READ_SHARE, split)),
+                tmpdir=targets["xlsx"].parent,
+            )
+            phases["workbook"] = round(time.perf_counter() - mark, 3)
+        mark = time.perf_counter()
+        if "pdf" in targets and chunked is not None:
+            chunks = chunked.finish(
+                targets["pdf"],
+                heading=heading,
+                survey=survey,
+                plan=plan,
+                assets=lambda: snap.assets(project.id, types),
+                progress=progress,
+                span=(split, 99),
+            )
+        elif "pdf" in targets:
+            write_pdf(
+                targets["pdf"],
+                heading=heading,
+                survey=survey,
+                plan=plan,
+                assets=lambda: snap.assets(project.id, types),
+                tick=Ticker(progress, "Generating PDF", "pages", pages, (split, 99)),
+            )
+        if "pdf" in targets:
+            phases["pdf"] = round(time.perf_counter() - mark, 3)
+            if chunked is not None:
+                phases.update(chunked.phases)
+        progress.update_progress(1, 1, "Saving files...", percent=99)  # last cancel check
     made = [f"{rows:,} Excel rows"] if rows else []
     made += [f"{pages:,} PDF pages"] if pages else []
     summary = f"Package complete: {survey.total:,} assets, {' and '.join(made)}"
     progress.update_progress(1, 1, summary, percent=100)
-    return {
+    result = {
         "status": "SUCCESS",
         "summary": summary,
         "project_id": job.project_key,
@@ -187,4 +271,8 @@ def run_package(settings: Settings, job: PackageJob, progress: Progress) -> dict
         "pages": pages,
         "files": records,
         "duration_seconds": round(time.perf_counter() - started, 3),
+        "phase_seconds": phases,
     }
+    if chunks:
+        result["chunks"] = chunks
+    return result

@@ -1,15 +1,20 @@
-"""The package task: a thin edge over `run_package`."""
+"""The package tasks: thin edges over `run_package` and `render_chunk`."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
 
 from synapse.config import get_settings
 from synapse.jobs.task import JobTask
+from synapse.packages.chunk_render import ChunkRef, render_chunk
 from synapse.packages.options import package_job
 from synapse.packages.service import run_package
+
+log = logging.getLogger("synapse.packages")
+CHUNK_TASK = "synapse.render_package_chunk"
 
 
 @shared_task(base=JobTask, bind=True, name="generate_package")  # type: ignore[untyped-decorator]
@@ -20,4 +25,25 @@ def generate_package(
     job = package_job(
         project_key=project_id, package_type=package_type, options=options, job_id=self.request.id
     )
-    return run_package(get_settings(), job, self.job)
+    queue = (self.request.delivery_info or {}).get("routing_key") or "bulk"
+    attempt = self.job.attempt
+
+    def dispatch(index: int) -> None:
+        render_package_chunk.apply_async(args=(job.job_id, attempt, index), queue=queue)
+
+    return run_package(get_settings(), job, self.job, dispatch=dispatch, attempt=attempt)
+
+
+# Not a job of its own: the parent job is the one people see. acks_late and
+# reject_on_worker_lost (as every task here): a chunk whose process dies is delivered again and
+# drawn again, alone; its claim (chunks.Board) lets exactly one process draw it.
+@shared_task(  # type: ignore[untyped-decorator]
+    name=CHUNK_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True
+)
+def render_package_chunk(job_id: str, attempt: int, index: int) -> bool:
+    """Draw chunk `index` of package job `job_id` (attempt `attempt`), unless someone is."""
+    try:
+        return render_chunk(get_settings(), ChunkRef(job_id, attempt, index))
+    except Exception:  # recorded on the board; the parent fails the package with it
+        log.exception("package %s: chunk %d failed", job_id, index)
+        return False
