@@ -32,8 +32,8 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import drop_postgres, scratch_postgres, wait
-from jobs_cases import CONCURRENCY, DEFAULT_PG, System, machine, redis_server
+from common import drop_postgres, redis_server, scratch_postgres, wait
+from jobs_cases import CONCURRENCY, DEFAULT_PG, System, machine
 
 # -- 1. drain ---------------------------------------------------------------------------------
 

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import Quiet
+
 SIZES = (500, 5_000)
 REPEAT = 3  # each case runs this often; the table shows the best time (the machine is shared)
 TYPES = ("Motor", "Pump", "Transmitter", "Valve", "Switch", "Analyzer")
@@ -87,18 +89,6 @@ def make_data(data_dir: Path) -> Any:
                 ],
             )
     return settings
-
-
-class Quiet:
-    """Progress that goes nowhere (no job, no Redis)."""
-
-    def update_progress(
-        self, current: int, total: int, message: str, *, percent: int | None = None
-    ) -> None:
-        pass
-
-    def log(self, level: str, message: str) -> None:
-        pass
 
 
 def peak_mb() -> float:

@@ -1,16 +1,20 @@
 """What every benchmark script needs: a progress sink, a free port, a scratch PostgreSQL
-database, and waiting for a condition."""
+database, a Redis server, and waiting for a condition."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import redis
 
 
 class Quiet:
@@ -65,3 +69,28 @@ def wait(check: Callable[[], Any], timeout: float, what: str, interval: float = 
                 return value
         time.sleep(interval)
     raise SystemExit(f"timed out waiting for {what}")
+
+
+@contextmanager
+def redis_server(work: Path) -> Iterator[str]:
+    """SYNAPSE_BENCH_REDIS_URL or SYNAPSE_TEST_REDIS_URL, else a private redis-server (no
+    persistence) in `work` for the length of the block."""
+    url = os.environ.get("SYNAPSE_BENCH_REDIS_URL") or os.environ.get("SYNAPSE_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    from synapse.embedded import redis_server_binary
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(work)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        wait(lambda: redis.Redis.from_url(url).ping(), 15, "redis-server")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

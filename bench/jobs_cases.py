@@ -8,13 +8,12 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 import redis
 
-from common import free_port, wait
+from common import free_port
 from synapse.celery_app import create_celery
 from synapse.config import Settings
 from synapse.db.migrate import upgrade
@@ -24,29 +23,6 @@ ROOT = BENCH.parent
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONCURRENCY = 2
-
-
-@contextmanager
-def redis_server(work: Path) -> Iterator[str]:
-    url = os.environ.get("SYNAPSE_BENCH_REDIS_URL") or os.environ.get("SYNAPSE_TEST_REDIS_URL")
-    if url:
-        yield url
-        return
-    from synapse.embedded import redis_server_binary
-
-    port = free_port()
-    proc = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(work)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        wait(lambda: redis.Redis.from_url(url).ping(), 15, "redis-server")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 class System:

@@ -14,58 +14,21 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import psutil
-import redis
+
+from common import redis_server, wait
 
 SIZE = 20_000
 CASES = ((0, 1), (500, 1), (500, 2))  # (chunk size, worker processes)
 ROUNDS = 2  # each case this often (the machine is shared): the best time, the highest peaks
-
-
-def wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with suppress(Exception):
-            value = check()
-            if value:
-                return value
-        time.sleep(0.2)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
-@contextmanager
-def redis_url(work: Path) -> Iterator[str]:
-    url = os.environ.get("SYNAPSE_BENCH_REDIS_URL") or os.environ.get("SYNAPSE_TEST_REDIS_URL")
-    if url:
-        yield url
-        return
-    from synapse.embedded import redis_server_binary
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(work)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        wait(lambda: redis.Redis.from_url(url).ping(), 15, "redis-server")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def settings_for(work: Path, url: str, prefix: str) -> Any:
@@ -141,7 +104,7 @@ def run_case(work: Path, url: str, chunk: int, processes: int) -> dict[str, Any]
         )  # fmt: skip
     celery = create_celery(settings)
     try:
-        wait(lambda: celery.control.ping(timeout=0.5), 60, "the worker")
+        wait(lambda: celery.control.ping(timeout=0.5), 60, "the worker", interval=0.2)
         job = submit_job(
             settings=settings,
             celery=celery,
@@ -163,7 +126,7 @@ def run_case(work: Path, url: str, chunk: int, processes: int) -> dict[str, Any]
                     return (row.state, row.started_at, row.finished_at, row.result, row.error)
             return None
 
-        state, began, ended, result, error = wait(finished, 1800, "the package")
+        state, began, ended, result, error = wait(finished, 1800, "the package", interval=0.2)
         if state != "SUCCESS":
             raise SystemExit(f"package {state}: {error}")
         procs = [psutil.Process(worker.pid), *psutil.Process(worker.pid).children(recursive=True)]
@@ -210,7 +173,7 @@ def workers_table(properties: Callable[[int], dict[str, str]], types: Any) -> li
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-packages-workers-") as folder:
         work = Path(folder)
-        with redis_url(work) as url:
+        with redis_server(work) as url:
             make_project(settings_for(work, url, "bench-pkg-setup"), properties, types)
             best: dict[tuple[int, int], dict[str, Any]] = {}
             for _ in range(ROUNDS):
