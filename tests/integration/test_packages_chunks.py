@@ -176,5 +176,10 @@ def test_a_chunk_whose_worker_dies_is_drawn_again_alone(chunked: System):
     assert len(reader.pages) == job["result"]["pages"]
     first = job["result"]["chunks"][index]["first_page"]
     assert f"Page {first} of {len(reader.pages)}" in reader.pages[first - 1].extract_text()
+    # The job page lists the chunks under the package, the redrawn one marked.
+    with chunked.client() as client:
+        page = client.get(f"/jobs/{job_id}").text
+    assert 'Chunks <span class="count">(4)</span>' in page
+    assert page.count("drawn 2×") == 1
     # The worker replaced its lost process and goes on.
     assert chunked.processes["worker"].poll() is None

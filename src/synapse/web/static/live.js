@@ -73,7 +73,12 @@ const Live = (() => {
     const p = box.querySelector(".pct");
     if (p) p.textContent = `${pct}%`;
     const counts = box.querySelector(".counts");
-    if (counts && ctx.total) counts.textContent = `(${fmt(ctx.current)}/${fmt(ctx.total)} ${box.dataset.unit || "items"})`;
+    // The counts with the job's unit, unless the message says them already with its own unit
+    // (a package counts rows, then pages, in its messages: "Writing workbook... 312/540 rows").
+    if (counts && ctx.total) {
+      const said = message && text(message).includes(`${fmt(ctx.current)}/${fmt(ctx.total)}`);
+      counts.textContent = said ? "" : `(${fmt(ctx.current)}/${fmt(ctx.total)} ${box.dataset.unit || "items"})`;
+    }
     const msg = box.querySelector(".msg");
     if (msg && message) msg.textContent = text(message);
     const eta = box.querySelector(".eta");
