@@ -35,6 +35,7 @@ from synapse.db.models import AuditEvent, Job
 from synapse.embedded import redis_server_binary
 from synapse.jobs import queues
 from synapse.jobs.broker import waiting_ids
+from synapse.jobs.lost import lost_queued
 from tests.support.csvdata import assets_csv
 from tests.support.services import postgres_database
 from tests.support.system import ROOT, System, free_port, running_system, stop_process
@@ -249,6 +250,8 @@ def gate_of_a_worker_that_missed_the_pause(b: Box) -> None:
         what="workers to stop consuming urgent",
     )
     assert b.job(job_id)["state"] == "QUEUED"
+    # The abandoned-job sweep leaves a paused queue's jobs alone, even with no message in Redis.
+    assert job_id not in {j.id for j in lost_queued(b.system.settings, older_than=0)}
     with b.api() as admin:
         resumed = admin.post("/api/v1/queues/urgent/resume")
     assert resumed.status_code == 200, resumed.text
