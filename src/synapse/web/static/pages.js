@@ -46,12 +46,8 @@ const Pages = (() => {
     constructor(message, status) { super(message); this.status = status; }
   }
 
-  // One Idempotency-Key per user action: a resent request answers the first one's job, never
-  // a second job (docs/idempotency.md). randomUUID needs a secure context; else 128 random bits.
-  function idempotencyKey() {
-    if (crypto.randomUUID) return crypto.randomUUID();
-    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
-  }
+  // One Idempotency-Key per user action (live.js, loaded by every page; docs/idempotency.md).
+  const idempotencyKey = () => Live.idempotencyKey();
 
   // api(path, {method, form, json, query}) -> the JSON answer; throws ApiError(detail, status).
   async function api(path, { method = "GET", form = null, json = undefined, query = null } = {}) {
