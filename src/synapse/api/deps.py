@@ -37,7 +37,10 @@ def get_session(settings: Annotated[Settings, Depends(get_settings_dep)]) -> Ite
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 RelayDep = Annotated[EventRelay, Depends(get_relay)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the session commits (or rolls back) when the route returns, before the
+# answer is sent. With FastAPI's default it would commit after the answer, and a client that
+# reads right after a 201 could miss what it just wrote (or race a second write against it).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 # Every integer from a client fits the database's 64-bit integers: beyond them, a 422.
 MAX_INT64 = 2**63 - 1
 LimitQ = Annotated[int, Query(ge=1, le=1000)]

@@ -50,23 +50,26 @@ def _checked(data: RuleCreate) -> RuleCreate:
 def _store(session: Session, rule: Rule, project: Project) -> None:
     """Write the new or changed rule now, so that a clash is a 409 here, not at the commit.
     A failed flush leaves the transaction to roll back, which the Conflict does."""
+    # Read before the flush: after a failed one the session refuses to load anything, the
+    # rule's attributes included, until it is rolled back.
+    name, key = rule.name, project.key
     with session.no_autoflush:  # a renamed rule is not written before its name is checked
-        taken = store.name_taken(session, project.id, rule.name, but=rule.id)
+        taken = store.name_taken(session, project.id, name, but=rule.id)
     if taken:
-        raise Conflict(f"project {project.key} already has a rule named {rule.name!r}")
+        raise Conflict(f"project {key} already has a rule named {name!r}")
     try:
         session.add(rule)
         session.flush()
     except IntegrityError as error:  # a race: the same name saved, or the rule deleted meanwhile
-        raise _conflict(error, rule, project) from None
+        raise _conflict(error, name, key) from None
 
 
-def _conflict(error: IntegrityError, rule: Rule, project: Project) -> Conflict:
+def _conflict(error: IntegrityError, name: str, project_key: str) -> Conflict:
     text = str(error.orig)
     if "uq_rules_project_name" in text or "rules.project_id, rules.name" in text:
-        return Conflict(f"project {project.key} already has a rule named {rule.name!r}")
+        return Conflict(f"project {project_key} already has a rule named {name!r}")
     return Conflict(
-        f"rule {rule.name!r} of project {project.key} could not be saved: it was changed or "
+        f"rule {name!r} of project {project_key} could not be saved: it was changed or "
         "deleted by someone else meanwhile; reload it and try again"
     )
 
