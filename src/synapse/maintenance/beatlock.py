@@ -67,15 +67,18 @@ class BeatLock:
         self.key = key
         self.ttl_ms = int(ttl * 1000)
         self.identity = identity
+        # Renew and release only while holding it: Lua scripts, registered (EVALSHA).
+        self._renew = client.register_script(RENEW)
+        self._release = client.register_script(RELEASE)
 
     def hold(self) -> bool:
         """Renew the lock if this process holds it, else try to take it."""
-        if self.client.eval(RENEW, 1, self.key, self.identity, self.ttl_ms):
+        if self._renew(keys=[self.key], args=[self.identity, self.ttl_ms]):
             return True
         return bool(self.client.set(self.key, self.identity, nx=True, px=self.ttl_ms))
 
     def release(self) -> None:
-        self.client.eval(RELEASE, 1, self.key, self.identity)
+        self._release(keys=[self.key], args=[self.identity])
 
     def holder(self) -> str | None:
         value = self.client.get(self.key)

@@ -90,6 +90,10 @@ class Board:
         self.settings, self.job_id, self.attempt = settings, job_id, attempt
         self.r = get_redis(settings)
         self.lease_ms = int(settings.package_chunk_lease * 1000)
+        # The compare-and-set steps as registered Lua scripts (EVALSHA, sent once per client).
+        self._take = self.r.register_script(_TAKE)
+        self._renew = self.r.register_script(_RENEW)
+        self._release = self.r.register_script(_RELEASE)
 
     def key(self, name: str) -> str:
         return f"{self.settings.redis_prefix}:pkg:{self.job_id}:{self.attempt}:{name}"
@@ -109,24 +113,18 @@ class Board:
         previous = "" if held is None else held.decode()
         if previous and not holder_gone(previous):
             return False
-        took = self.r.eval(
-            _TAKE,
-            2,
-            key,
-            self.key("renders"),
-            me,
-            previous or "\x00",
-            self.lease_ms,
-            index,
-            KEEP_SECONDS,
+        took = self._take(
+            keys=[key, self.key("renders")],
+            args=[me, previous or "\x00", self.lease_ms, index, KEEP_SECONDS],
         )
         return bool(took)
 
     def renew(self, index: int, me: str) -> bool:
-        return bool(self.r.eval(_RENEW, 1, self.key(f"owner:{index}"), me, self.lease_ms))
+        owner = self.key(f"owner:{index}")
+        return bool(self._renew(keys=[owner], args=[me, self.lease_ms]))
 
     def release(self, index: int, me: str) -> None:
-        self.r.eval(_RELEASE, 1, self.key(f"owner:{index}"), me)
+        self._release(keys=[self.key(f"owner:{index}")], args=[me])
 
     def holders(self, count: int) -> list[str | None]:
         if count == 0:
