@@ -1,7 +1,9 @@
 """The package workbook, written with xlsxwriter in constant-memory mode (one row held at a time).
 
-Sheets: Summary; for the index part an Index sheet (every asset, every property a column) and one
-sheet per asset type; for the datasheets part a Datasheets sheet (tag, type, property, value).
+Sheets: Summary; "Changes since A" when the package has a previous revision (tag, field, old,
+new: every change, all text); for the index part an Index sheet (every asset, every property a
+column) and one sheet per asset type; for the datasheets part a Datasheets sheet (tag, type,
+property, value).
 Every text cell is written with `write_string`: a value starting with `= + - @` is text, never a
 formula or a link (it also gets Excel's quote prefix, so editing the cell keeps it text).
 """
@@ -21,6 +23,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from synapse.errors import InvalidInput
 from synapse.packages.data import AssetRow, Heading, Survey, text_of
+from synapse.packages.revisions import Changes
 
 MAX_ROWS = 1_048_576
 MAX_COLUMNS = 16_384
@@ -50,13 +53,22 @@ def rows_to_write(survey: Survey, parts: tuple[str, ...]) -> int:
     )
 
 
-def sheet_names(types: Iterable[str]) -> dict[str, str]:
-    """A valid, unique sheet name for each asset type (Excel: 31 characters, no []:*?/\\)."""
-    taken = set(RESERVED)
+def legal_sheet_name(text: str) -> str:
+    """`text` as an Excel sheet name: 31 characters, no []:*?/\\, no leading quote."""
+    return (re.sub(r"[\[\]:*?/\\]", "_", text).strip("' ") or "Type")[:MAX_SHEET_NAME]
+
+
+def changes_sheet_name(revision: str) -> str:
+    return legal_sheet_name(f"Changes since {revision}").rstrip("' ")
+
+
+def sheet_names(types: Iterable[str], reserved: Iterable[str] = ()) -> dict[str, str]:
+    """A valid, unique sheet name for each asset type (Excel: 31 characters, no []:*?/\\),
+    none of them one of `reserved`."""
+    taken = set(RESERVED) | {name.casefold() for name in reserved}
     names: dict[str, str] = {}
     for typ in types:
-        base = re.sub(r"[\[\]:*?/\\]", "_", typ).strip("' ") or "Type"
-        base = base[:MAX_SHEET_NAME]
+        base = legal_sheet_name(typ)
         name, n = base, 1
         while name.casefold() in taken:
             n += 1
@@ -107,7 +119,12 @@ def _table_sheet(
 
 
 def _summary(
-    book: Any, heading: Heading, survey: Survey, names: dict[str, str], bold: Format
+    book: Any,
+    heading: Heading,
+    survey: Survey,
+    names: dict[str, str],
+    bold: Format,
+    changes: Changes | None,
 ) -> None:
     sheet: Worksheet = book.add_worksheet("Summary")
     sheet.set_column(0, 0, 22)
@@ -122,6 +139,8 @@ def _summary(
         ("Package type", heading.package_type),
         ("Asset types", ", ".join(heading.asset_types) or "all"),
     ]
+    if changes is not None:
+        facts.append((f"Changes since revision {changes.since}", changes.describe()))
     for row, (label, value) in enumerate(facts):
         sheet.write_string(row, 0, label, bold)
         sheet.write_string(row, 1, value)
@@ -139,6 +158,19 @@ def _summary(
             sheet.write_string(row, 2, names[typ])
 
 
+def _changes(book: Any, changes: Changes, cells: _Cells, bold: Format) -> None:
+    """Every change since the previous revision, one row each; every cell text."""
+    widths = [3, 5, 3, 3]
+    for change in changes.rows:
+        widths = [max(w, min(len(v), 60)) for w, v in zip(widths, change.row(), strict=True)]
+    header = ["Tag", "Field", "Old", "New"]
+    name = changes_sheet_name(changes.since)
+    sheet = _table_sheet(book, name, header, widths, changes.count, bold)
+    for row, change in enumerate(changes.rows, start=1):
+        for col, value in enumerate(change.row()):
+            cells.text(sheet, row, col, value)
+
+
 def write_workbook(
     path: Path,
     *,
@@ -148,6 +180,7 @@ def write_workbook(
     assets: Iterable[AssetRow],
     tick: Tick,
     tmpdir: Path,
+    changes: Changes | None = None,
 ) -> int:
     """Write the workbook to `path`; returns the data rows written.
 
@@ -167,7 +200,13 @@ def write_workbook(
         )
         try:
             return _write(
-                book, heading=heading, survey=survey, parts=parts, assets=assets, tick=tick
+                book,
+                heading=heading,
+                survey=survey,
+                parts=parts,
+                assets=assets,
+                tick=tick,
+                changes=changes,
             )
         finally:
             if not book.fileclosed:
@@ -185,13 +224,17 @@ def _write(
     parts: tuple[str, ...],
     assets: Iterable[AssetRow],
     tick: Tick,
+    changes: Changes | None = None,
 ) -> int:
     book.set_properties({"title": heading.title, "subject": heading.project_name})
     bold = book.add_format({"bold": True, "bg_color": "#DCE6F1", "bottom": 1})
     cells = _Cells(book)
     index = "index" in parts
-    names = sheet_names(survey.by_type) if index else {}
-    _summary(book, heading, survey, names, bold)
+    reserved = [changes_sheet_name(changes.since)] if changes is not None else []
+    names = sheet_names(survey.by_type, reserved) if index else {}
+    _summary(book, heading, survey, names, bold, changes)
+    if changes is not None:
+        _changes(book, changes, cells, bold)
 
     index_sheet: Worksheet | None = None
     columns = survey.columns()

@@ -1,4 +1,5 @@
-"""The package PDF: cover, contents, the instrument index, one datasheet page per asset.
+"""The package PDF: cover, contents, changes since the previous revision (when there is one),
+the instrument index, one datasheet page per asset.
 
 Two passes over the assets: `PdfPlan` lays every page out to count them (so the contents and
 "Page X of Y" are right on the first drawing), then `write_pdf` draws them, streaming the assets
@@ -15,35 +16,38 @@ from pathlib import Path
 from reportlab.pdfgen.canvas import Canvas
 
 from synapse.packages.data import AssetRow, Heading, Survey, text_of
+from synapse.packages.pdf_changes import KEY as CHANGES_KEY
+from synapse.packages.pdf_changes import ChangePages, draw_changes
 from synapse.packages.pdf_pages import (
+    BIG,
     BODY_BOTTOM,
     BODY_TOP,
+    CAPACITY,
     CELL,
     CONTENT_W,
     HEAD,
+    LABEL,
     LEAD,
     MARGIN,
     PAD,
     PAGE_H,
     PAGE_W,
+    TITLE_BLOCK,
     Cells,
     Paginator,
     Painter,
     TableStyle,
+    page_title,
 )
 from synapse.packages.pdf_text import BOLD, REGULAR, Style, fit, register_fonts
 
 DATASHEET = TableStyle(("Property", "Value"), (165.0, CONTENT_W - 165.0))
 INDEX = TableStyle(("Tag", "Type", "Properties"), (110.0, 95.0, CONTENT_W - 205.0))
 TYPES = TableStyle(("Asset type", "Assets"), (CONTENT_W - 90.0, 90.0))
-TITLE_BLOCK = 46.0
-CAPACITY = BODY_TOP - TITLE_BLOCK - (LEAD + PAD) - BODY_BOTTOM - 14.0  # 14: room for the note
 TOC_ROW = 13.0
 TOC_TOP = BODY_TOP - 40.0
 TOC_ROWS = int((TOC_TOP - BODY_BOTTOM) // TOC_ROW)
-BIG = Style(BOLD, 16)
 TITLE = Style(BOLD, 22)
-LABEL = Style(BOLD, 9)
 
 Tick = Callable[[int], None]
 
@@ -65,7 +69,7 @@ def index_row(asset: AssetRow) -> Cells:
 
 @dataclass(frozen=True)
 class ContentsRow:
-    level: int  # 0: a part or an asset type; 1: an asset
+    level: int  # 0: a part (changes, index) or an asset type; 1: an asset
     text: str
     note: str
     page: int
@@ -80,6 +84,12 @@ class PdfPlan:
     index_pages: int = 0
     sheets: list[tuple[str, str, int]] = field(default_factory=list)  # tag, type, pages
     _index: Paginator = field(default_factory=lambda: Paginator(CAPACITY))
+    # "Changes since revision A", laid out once the assets were compared (after the first pass).
+    changes: ChangePages | None = None
+
+    @property
+    def changes_pages(self) -> int:
+        return len(self.changes.pages) if self.changes is not None else 0
 
     def add(self, asset: AssetRow) -> None:
         if "index" in self.parts:
@@ -93,13 +103,13 @@ class PdfPlan:
     @property
     def contents_pages(self) -> int:
         types = len({typ for _, typ, _ in self.sheets})
-        rows = ("index" in self.parts) + types + len(self.sheets)
+        rows = (self.changes is not None) + ("index" in self.parts) + types + len(self.sheets)
         return max(1, math.ceil(rows / TOC_ROWS))
 
     @property
     def front_pages(self) -> int:
-        """Cover, contents and index: the pages before the first datasheet."""
-        return 1 + self.contents_pages + self.index_pages
+        """Cover, contents, changes and index: the pages before the first datasheet."""
+        return 1 + self.contents_pages + self.changes_pages + self.index_pages
 
     @property
     def total_pages(self) -> int:
@@ -108,6 +118,11 @@ class PdfPlan:
     def contents(self) -> list[ContentsRow]:
         page = 2 + self.contents_pages
         rows: list[ContentsRow] = []
+        if self.changes is not None:
+            count = self.changes.count
+            note = f"{count:,} change{'s' if count != 1 else ''}"
+            rows.append(ContentsRow(0, self.changes.title, note, page, CHANGES_KEY))
+            page += self.changes_pages
         if "index" in self.parts:
             rows.append(ContentsRow(0, "Instrument index", "", page, "index"))
             page += self.index_pages
@@ -183,13 +198,6 @@ def _contents(painter: Painter, rows: list[ContentsRow], pages: int, *, marks: b
         painter.end()
 
 
-def _title(painter: Painter, main: str, sub: str, tag: str) -> None:
-    top = BODY_TOP
-    painter.put(MARGIN, top - 16, fit(main, BIG, CONTENT_W - 80), BIG)
-    painter.put(PAGE_W - MARGIN, top - 16, tag, LABEL, right=True)
-    painter.put(MARGIN, top - 32, fit(sub, CELL, CONTENT_W), CELL)
-
-
 def _index_pages(
     painter: Painter, assets: Iterable[AssetRow], expected: int, *, marks: bool = True
 ) -> None:
@@ -205,7 +213,7 @@ def _index_pages(
                 painter.c.addOutlineEntry("Instrument index", "index", 0)
             drawn += 1
             sub = f"Every asset, one row each (page {drawn} of {expected})"
-            _title(painter, "Instrument index", sub, "INDEX")
+            page_title(painter, "Instrument index", sub, "INDEX")
             painter.table(INDEX, page, BODY_TOP - TITLE_BLOCK)
             painter.end()
 
@@ -244,7 +252,7 @@ def draw_datasheets(
             sub = f"Type: {asset.type}"
             if len(pages) > 1:
                 sub += f" · sheet {n + 1} of {len(pages)}" + (" (continued)" if n else "")
-            _title(painter, asset.tag, sub, "DATASHEET")
+            page_title(painter, asset.tag, sub, "DATASHEET")
             painter.table(DATASHEET, page, BODY_TOP - TITLE_BLOCK)
             painter.end()
 
@@ -277,12 +285,15 @@ def write_front_matter(
     assets: Callable[[], Iterable[AssetRow]],
     tick: Tick,
 ) -> int:
-    """The first part of a PDF drawn in chunks: cover, contents and index, without bookmarks
-    or links (the merge adds them, pointing at the final pages); numbered of the whole."""
+    """The first part of a PDF drawn in chunks: cover, contents, changes and index, without
+    bookmarks or links (the merge adds them, pointing at the final pages); numbered of the
+    whole."""
     canvas = new_canvas(path, heading)
     painter = Painter(canvas, heading, plan.total_pages, on_page=tick)
     _cover(painter, survey, marks=False)
     _contents(painter, plan.contents(), plan.contents_pages, marks=False)
+    if plan.changes is not None:
+        draw_changes(painter, plan.changes, marks=False)
     if "index" in plan.parts:
         _index_pages(painter, assets(), plan.index_pages, marks=False)
     if painter.page_no != plan.front_pages:
@@ -305,6 +316,8 @@ def write_pdf(
     painter = Painter(canvas, heading, plan.total_pages, on_page=tick)
     _cover(painter, survey)
     _contents(painter, plan.contents(), plan.contents_pages)
+    if plan.changes is not None:
+        draw_changes(painter, plan.changes)
     if "index" in plan.parts:
         _index_pages(painter, assets(), plan.index_pages)
     if "datasheets" in plan.parts:

@@ -28,6 +28,10 @@ SMALL = Style(REGULAR, 7.5)
 LEAD = 10.5
 PAD = 5.0
 NOTE = "? stands for characters the PDF fonts cannot show; the workbook has the exact text."
+TITLE_BLOCK = 46.0
+CAPACITY = BODY_TOP - TITLE_BLOCK - (LEAD + PAD) - BODY_BOTTOM - 14.0  # 14: room for the note
+BIG = Style(BOLD, 16)
+LABEL = Style(BOLD, 9)
 GRID_GREY = 0.6
 FILL_GREY = 0.88
 
@@ -166,3 +170,11 @@ class Painter:
             ys.append(y - row_height(row))
         self.c.grid(xs, ys)
         return ys[-1]
+
+
+def page_title(painter: Painter, main: str, sub: str, tag: str) -> None:
+    """The title block of a body page: `main` in big letters, `tag` on the right, `sub` under."""
+    top = BODY_TOP
+    painter.put(MARGIN, top - 16, fit(main, BIG, CONTENT_W - 80), BIG)
+    painter.put(PAGE_W - MARGIN, top - 16, tag, LABEL, right=True)
+    painter.put(MARGIN, top - 32, fit(sub, CELL, CONTENT_W), CELL)

@@ -1,6 +1,7 @@
 """The Packages page: generate a package (type, formats, asset types, title, revision) with live
 progress and its files to download; earlier packages of the project, newest first, each with its
-revision, date, state, size and files. Generating goes through the packages API."""
+revision, date, state, size and files, and for a later revision how many values changed since the
+previous one. Generating goes through the packages API."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from synapse.api.deps import SessionDep
 from synapse.db.models import Asset, Job, Project, StoredFile
 from synapse.packages.options import DEFAULT_TITLES, FORMATS, PACKAGE_TYPES
+from synapse.packages.snapshots import SUFFIX as SNAPSHOT_SUFFIX
 from synapse.web.imports import chosen_project, visible_projects
 from synapse.web.views import PagePrincipal, render
 
@@ -28,6 +30,25 @@ LABELS = {
     "instrument_index": "Instrument index",
     "datasheets": "Datasheets",
 }
+
+
+def changes_note(result: Any) -> dict[str, Any] | None:
+    """`{"revision", "count", "job_id"}` of a package's changes since its previous revision."""
+    since = result.get("changes_since") if isinstance(result, dict) else None
+    if not isinstance(since, dict) or "revision" not in since:
+        return None
+    return {
+        "revision": str(since["revision"]),
+        "count": int(since.get("count") or 0),
+        "job_id": str(since.get("job_id") or ""),
+    }
+
+
+def _shown_files(job: Job, stored: list[StoredFile]) -> list[StoredFile]:
+    """The package's files without the snapshot of its values (kept for the next revision)."""
+    result = job.result if isinstance(job.result, dict) else {}
+    snapshot = result.get("snapshot_file_id")
+    return [f for f in stored if f.id != snapshot and not f.name.endswith(SNAPSHOT_SUFFIX)]
 
 
 def earlier_packages(session: Session, project: str, limit: int = EARLIER) -> list[dict[str, Any]]:
@@ -52,6 +73,7 @@ def earlier_packages(session: Session, project: str, limit: int = EARLIER) -> li
         params = job.params or {}
         options = params.get("options") or {}
         kind = str(params.get("package_type") or "")
+        shown = _shown_files(job, files.get(job.id, []))
         out.append(
             {
                 "job": job,
@@ -61,11 +83,9 @@ def earlier_packages(session: Session, project: str, limit: int = EARLIER) -> li
                 "title": options.get("title") or DEFAULT_TITLES.get(kind, ""),
                 "asset_types": list(options.get("asset_types") or []),
                 "formats": list(options.get("formats") or FORMATS),
-                "files": [
-                    {"id": f.id, "name": f.name, "size": size_text(f.size)}
-                    for f in files.get(job.id, [])
-                ],
-                "size": size_text(sum(f.size for f in files.get(job.id, []))),
+                "files": [{"id": f.id, "name": f.name, "size": size_text(f.size)} for f in shown],
+                "size": size_text(sum(f.size for f in shown)),
+                "changes": changes_note(job.result),
             }
         )
     return out

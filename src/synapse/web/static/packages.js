@@ -32,6 +32,12 @@
       " ", el("span", { class: "small muted", text: Pages.size(f.size) }))));
   }
 
+  // "Changes since revision A: 3" (the job result's changes_since), or nothing for a first one.
+  function changes(since) {
+    if (!since) return el("p", { class: "small muted changes", text: "No earlier revision to compare with." });
+    return el("p", { class: "changes", text: `Changes since revision ${since.revision}: ${since.count}` });
+  }
+
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const err = $("package-error");
@@ -54,7 +60,7 @@
       const r = job.result || {};
       if (job.state === "SUCCESS") {
         clear($("package-result"), el("p", { class: "outcome ok", text: `Revision ${body.options.revision} is ready.` }),
-          files(r.files || []), el("p", { class: "small" }, "Package job ", jobLink(job.id)));
+          changes(r.changes_since), files(r.files || []), el("p", { class: "small" }, "Package job ", jobLink(job.id)));
       } else {
         clear($("package-result"), el("p", { class: "error outcome", text: job.error || job.message || "The package was not made." }),
           el("p", { class: "small" }, "Package job ", jobLink(job.id)));
