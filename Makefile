@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install up migrate test unit integration e2e lint format typecheck bench-import bench-rules bench-packages bench-jobs bench-ui clean
+.PHONY: install up migrate test unit integration e2e lint format typecheck bench-import bench-rules bench-packages bench-jobs bench-scheduled bench-ui clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ bench-packages: install
 ## no-op jobs/s vs raw Celery, HTTP enqueue rate, progress-event latency (docs/benchmarks.md)
 bench-jobs: install
 	$(BIN)/python bench/bench_jobs.py
+
+## 1,000 jobs scheduled 5-15 s ahead: how soon after its time each is queued and started (docs/scheduled-jobs.md)
+bench-scheduled: install
+	$(BIN)/python bench/bench_scheduled.py $(ARGS)
 
 ## Job Queue page and GET /api/v1/jobs p95 with 100,000 jobs, SQLite (+ PostgreSQL if SYNAPSE_TEST_POSTGRES_URL); ARGS=--postgres URL (docs/benchmarks.md)
 bench-ui: install

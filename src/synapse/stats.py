@@ -261,10 +261,11 @@ def durations(
 
 def latency(session: Session, span: Span, *, scope: frozenset[str] | None) -> list[dict[str, Any]]:
     """Per queue, of the jobs queued in the window that have started: how long they waited
-    (`started_at - created_at`), p50 and p95 in seconds. By `created_at` (ix_jobs_created):
-    `started_at` has no index. A job still waiting is not counted here; `GET /api/v1/queues`
-    shows the oldest wait of each queue."""
-    seconds = _seconds_between(session, Job.started_at, Job.created_at)
+    (`started_at - created_at`, or from `run_at` for a scheduled job: its wait starts at its
+    time), p50 and p95 in seconds. By `created_at` (ix_jobs_created): `started_at` has no
+    index. A job still waiting is not counted here; `GET /api/v1/queues` shows the oldest wait
+    of each queue."""
+    seconds = _seconds_between(session, Job.started_at, func.coalesce(Job.run_at, Job.created_at))
     where = [
         Job.created_at >= span.start,
         Job.created_at < span.end,

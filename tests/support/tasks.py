@@ -43,3 +43,12 @@ def kills_its_worker(self: JobTask) -> None:
 @shared_task(base=JobTask, bind=True, name="test.bad_input")  # type: ignore[untyped-decorator]
 def bad_input(self: JobTask) -> None:
     raise InvalidInput("row 2: power_kw is not a number")
+
+
+@shared_task(base=JobTask, bind=True, name="test.stamp")  # type: ignore[untyped-decorator]
+def stamp(self: JobTask, key: str) -> dict[str, Any]:
+    """Records each run in the Redis list `key` ("<job id> <unix time>"): a witness of how often
+    and when a job ran that does not rely on the job table."""
+    now = time.time()
+    get_redis(get_settings()).rpush(key, f"{self.request.id} {now}")
+    return {"at": now}

@@ -15,8 +15,16 @@ from synapse.jobs.events import job_event
 
 
 def test_state_sets() -> None:
-    assert states.ALL == ("QUEUED", "RUNNING", "RETRYING", "SUCCESS", "FAILURE", "CANCELLED")
-    assert states.ACTIVE == {"QUEUED", "RUNNING", "RETRYING"}
+    assert states.ALL == (
+        "SCHEDULED",
+        "QUEUED",
+        "RUNNING",
+        "RETRYING",
+        "SUCCESS",
+        "FAILURE",
+        "CANCELLED",
+    )
+    assert states.ACTIVE == {"SCHEDULED", "QUEUED", "RUNNING", "RETRYING"}
     assert states.FINISHED == {"SUCCESS", "FAILURE", "CANCELLED"}
     assert states.ACTIVE.isdisjoint(states.FINISHED)
     assert states.ACTIVE | states.FINISHED == set(states.ALL)
@@ -26,7 +34,8 @@ def test_state_sets() -> None:
     ("word", "wanted"),
     [
         ("running", ("RUNNING", "RETRYING")),
-        ("queued", ("QUEUED",)),
+        ("queued", ("QUEUED", "SCHEDULED")),
+        ("scheduled", ("SCHEDULED",)),
         ("completed", ("SUCCESS",)),
         ("failed", ("FAILURE",)),
         ("cancelled", ("CANCELLED",)),
@@ -53,6 +62,7 @@ def test_filter_keys_are_lower_case_and_values_are_states() -> None:
 
 def test_filter_keys() -> None:
     assert set(states.FILTERS) == {
+        "scheduled",
         "running",
         "queued",
         "completed",
@@ -71,6 +81,7 @@ def test_running_filter_includes_retrying_jobs() -> None:
 
 def test_spec_status() -> None:
     assert states.SPEC_STATUS == {
+        "SCHEDULED": "PENDING",
         "QUEUED": "PENDING",
         "RUNNING": "PROGRESS",
         "RETRYING": "PROGRESS",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated
 
 from celery import Celery
@@ -12,6 +13,8 @@ from sqlalchemy.orm import Session
 from synapse.api.relay import EventRelay
 from synapse.config import Settings
 from synapse.db.engine import session_scope
+from synapse.errors import InvalidInput
+from synapse.jobs.scheduled import MAX_DELAY_SECONDS, due_time
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -47,3 +50,36 @@ LimitQ = Annotated[int, Query(ge=1, le=1000)]
 OffsetQ = Annotated[int, Query(ge=0, le=MAX_INT64)]
 IdP = Annotated[int, Path(ge=1, le=MAX_INT64, description="a numeric id")]
 IdQ = Annotated[int | None, Query(ge=1, le=MAX_INT64)]
+
+
+def get_run_at(
+    run_at: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="run the job later, at this time (ISO 8601 with its offset, e.g. "
+            "2026-12-01T18:00:00+01:00): it is SCHEDULED until then",
+        ),
+    ] = None,
+    delay_seconds: Annotated[
+        float | None,
+        Query(ge=0, le=MAX_DELAY_SECONDS, description="run the job this many seconds from now"),
+    ] = None,
+) -> datetime | None:
+    """When a submitted job is due (None: now), from the query of any submitting POST."""
+    when = None
+    if run_at is not None:
+        text = run_at.strip()
+        if len(text) > 19 and text[-6] == " ":  # a `+01:00` offset whose `+` became a space
+            text = f"{text[:-6]}+{text[-5:]}"
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput(
+                f"run_at {run_at!r} is not an ISO 8601 time (e.g. 2026-12-01T18:00:00+01:00)"
+            ) from None
+    return due_time(run_at=when, delay_seconds=delay_seconds)
+
+
+# `run_at` / `delay_seconds` of every submitting POST: the due time, or None for "queue it now".
+RunAtDep = Annotated[datetime | None, Depends(get_run_at)]

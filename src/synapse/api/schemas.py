@@ -14,8 +14,22 @@ from synapse.jobs.store import duration_seconds
 
 class UploadAccepted(BaseModel):
     job_id: str
-    status: str
+    status: str = Field(
+        description="QUEUED, or SCHEDULED when `run_at` / `delay_seconds` was given"
+    )
     message: str
+    run_at: datetime | None = Field(default=None, description="when a SCHEDULED job is due")
+
+    @classmethod
+    def of(cls, job: Job, what: str) -> UploadAccepted:
+        """`what` queued on its queue, or scheduled for its time; follow it on /ws/logs."""
+        follow = f"follow it on /ws/logs?job_id={job.id}"
+        if job.state == states.SCHEDULED and job.run_at is not None:
+            when = job.run_at.isoformat(timespec="seconds")
+            message = f"{what} scheduled for {when} on {job.queue}; {follow}"
+        else:
+            message = f"{what} queued on {job.queue}; {follow}"
+        return cls(job_id=job.id, status=job.state, message=message, run_at=job.run_at)
 
 
 class JobPublic(BaseModel):
@@ -42,6 +56,9 @@ class JobPublic(BaseModel):
     submitted_by: str | None
     retry_of: str | None
     worker: str | None
+    run_at: datetime | None = Field(
+        default=None, description="when a job submitted with run_at / delay_seconds was due"
+    )
 
     @classmethod
     def of(cls, job: Job) -> JobPublic:
@@ -69,6 +86,7 @@ class JobPublic(BaseModel):
             submitted_by=job.submitted_by,
             retry_of=job.retry_of,
             worker=job.worker,
+            run_at=job.run_at,
         )
 
 

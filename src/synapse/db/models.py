@@ -88,6 +88,7 @@ class Job(Base):
         Index("ix_jobs_submitted_by", "submitted_by", "created_at"),
         Index("ix_jobs_type_created", "type", "created_at"),
         Index("ix_jobs_state_finished", "state", "finished_at"),
+        Index("ix_jobs_state_run_at", "state", "run_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -113,6 +114,8 @@ class Job(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lost_count: Mapped[int] = mapped_column(Integer, default=0)
     next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When a scheduled job is due (SCHEDULED until then); None for a job queued at once.
+    run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class JobLog(Base):

@@ -7,6 +7,7 @@ preview, an undo, an import already undone, or one whose change record was prune
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from celery import Celery
@@ -22,7 +23,7 @@ from synapse.imports.upload import IMPORT_TASK
 from synapse.jobs import states
 from synapse.jobs.service import submit_job
 
-LIVE = (states.QUEUED, states.RUNNING, states.RETRYING, states.SUCCESS)
+LIVE = (states.SCHEDULED, states.QUEUED, states.RUNNING, states.RETRYING, states.SUCCESS)
 
 
 def _is_preview(job: Job) -> bool:
@@ -64,7 +65,14 @@ def check_commit(session: Session, job: Job) -> None:
             raise Conflict(f"preview {job.id} was already committed by job {other.id}")
 
 
-def submit_commit(*, settings: Settings, celery: Celery, job_id: str, by: str | None = None) -> Job:
+def submit_commit(
+    *,
+    settings: Settings,
+    celery: Celery,
+    job_id: str,
+    by: str | None = None,
+    run_at: datetime | None = None,
+) -> Job:
     """Queue the import a preview showed: same file, sheet, header row and mapping."""
     with session_scope(settings) as session:
         preview = _job_or_gone(session, job_id)
@@ -79,6 +87,7 @@ def submit_commit(*, settings: Settings, celery: Celery, job_id: str, by: str | 
         queue=queue,
         project_key=project_key,
         submitted_by=by,
+        run_at=run_at,
     )
 
 
@@ -121,7 +130,14 @@ def why_not_undo(
     return None
 
 
-def submit_undo(*, settings: Settings, celery: Celery, job_id: str, by: str | None = None) -> Job:
+def submit_undo(
+    *,
+    settings: Settings,
+    celery: Celery,
+    job_id: str,
+    by: str | None = None,
+    run_at: datetime | None = None,
+) -> Job:
     with session_scope(settings) as session:
         job = _job_or_gone(session, job_id)
         reason = why_not_undo(session, job)
@@ -136,6 +152,7 @@ def submit_undo(*, settings: Settings, celery: Celery, job_id: str, by: str | No
         queue="default",
         project_key=project_key,
         submitted_by=by,
+        run_at=run_at,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO
 
@@ -144,8 +145,10 @@ def submit_import(
     sheet: str | None = None,
     header_row: int | str | None = None,
     mapping: str | Mapping[str, Any] | None = None,
+    run_at: datetime | None = None,
 ) -> Job:
-    """Store (or find) the file, check what can be checked at once, and queue the import."""
+    """Store (or find) the file, check what can be checked at once, and queue the import
+    (or schedule it for `run_at`)."""
     project_key = check_key(project_key)
     check_mode(mode)
     check_queue(priority)
@@ -180,6 +183,7 @@ def submit_import(
             queue=priority,
             project_key=project_key,
             submitted_by=submitted_by,
+            run_at=run_at,
         )
     except InvalidInput:
         if stored_here:

@@ -30,7 +30,7 @@ class Claim:
     """
 
     run: bool
-    reason: str  # new | retry | lost | duplicate | finished | quarantined
+    reason: str  # new | retry | lost | duplicate | finished | quarantined | early
     state: str
     type: str
     project_key: str | None
@@ -49,10 +49,11 @@ _jobs = cast(Table, Job.__table__)
 _c = _jobs.c
 _now = bindparam("b_now", type_=_c.heartbeat_at.type)
 
-# The claim of a job that is waiting (QUEUED before its first attempt, or RETRYING after one):
-# one UPDATE that is itself the compare-and-set. Which of the two it was is told by `attempts`
-# (1 after the claim: it was QUEUED), and a row in any other state or combination is left to
-# the read-then-CAS path of `claim_attempt`.
+# The claim of a job that is waiting (QUEUED before its first attempt, or RETRYING after one, or
+# SCHEDULED once its time has come: the beat sends it before it marks it QUEUED, see
+# jobs/scheduled.py): one UPDATE that is itself the compare-and-set. Whether it was a first
+# attempt is told by `attempts` (1 after the claim), and a row in any other state or
+# combination is left to the read-then-CAS path of `claim_attempt`.
 _CLAIM_WAITING = (
     update(_jobs)
     .where(
@@ -60,6 +61,7 @@ _CLAIM_WAITING = (
         or_(
             and_(_c.state == states.QUEUED, _c.attempts == 0),
             and_(_c.state == states.RETRYING, _c.attempts > 0),
+            and_(_c.state == states.SCHEDULED, _c.attempts == 0, _c.run_at <= _now),
         ),
     )
     .values(
@@ -119,6 +121,8 @@ def claim_attempt(
     - RUNNING with a stale (or cleared) heartbeat: its worker was lost; a new attempt starts,
       unless workers were lost `worker_lost_limit` times in a row: then it is quarantined.
     - finished (or cancelled): nothing to do.
+    - SCHEDULED and not yet due (a delivery that came early): nothing now; the beat sends the
+      job again at its time.
     The row is changed with a compare-and-set on (state, attempts), so two deliveries of one
     job never both run it, on SQLite as on PostgreSQL.
 
@@ -157,6 +161,8 @@ def _claim_read_first(
             now = utcnow()
             if job.state in states.FINISHED:
                 return Claim.of(job, False, "finished")
+            if job.state == states.SCHEDULED and job.run_at is not None and job.run_at > now:
+                return Claim.of(job, False, "early")
             reason = "retry" if job.state == states.RETRYING else "new"
             lost = job.lost_count
             if job.state == states.RUNNING:

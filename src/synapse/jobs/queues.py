@@ -57,6 +57,7 @@ class QueueInfo:
     running: int
     retrying: int
     held: int
+    scheduled: int  # SCHEDULED jobs of this queue (not yet due; the beat sends them on time)
     paused_at: datetime | None
     paused_by: str | None
     changed_at: datetime | None
@@ -140,7 +141,7 @@ def queue_stats(
             func.min(Job.created_at),
             func.sum(case((Job.message == HELD, 1), else_=0)),
         )
-        .where(Job.state.in_([states.QUEUED, states.RUNNING, states.RETRYING]))
+        .where(Job.state.in_([states.SCHEDULED, states.QUEUED, states.RUNNING, states.RETRYING]))
         .group_by(Job.queue, Job.state)
     ).all()
     counts: dict[tuple[str, str], int] = {}
@@ -167,6 +168,7 @@ def queue_stats(
                 running=counts.get((name, states.RUNNING), 0),
                 retrying=counts.get((name, states.RETRYING), 0),
                 held=held.get(name, 0),
+                scheduled=counts.get((name, states.SCHEDULED), 0),
                 paused_at=row.changed_at if row and paused else None,
                 paused_by=row.changed_by if row and paused else None,
                 changed_at=row.changed_at if row else None,
@@ -185,6 +187,7 @@ def as_dict(info: QueueInfo) -> dict[str, Any]:
         "running": info.running,
         "retrying": info.retrying,
         "held": info.held,
+        "scheduled": info.scheduled,
         "paused_at": info.paused_at,
         "paused_by": info.paused_by,
         "changed_at": info.changed_at,

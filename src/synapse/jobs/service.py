@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
 from celery import Celery
@@ -13,7 +14,7 @@ from synapse.config import QUEUES, Settings
 from synapse.db.engine import session_scope
 from synapse.db.models import Job
 from synapse.errors import Conflict, InvalidInput, NotFound, TransientError
-from synapse.jobs import attempts, events, states, store
+from synapse.jobs import attempts, events, scheduled, states, store
 from synapse.jobs.redis_client import cancel_key, get_redis
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,13 @@ def submit_job(
     retry_of: str | None = None,
     job_id: str | None = None,
     audit_entry: dict[str, Any] | None = None,
+    run_at: datetime | None = None,
 ) -> Job:
     """Write the job row (QUEUED), then send the Celery task with the same id. `audit_entry`
-    (the keywords of `audit.record` but the session) lands in the row's transaction."""
+    (the keywords of `audit.record` but the session) lands in the row's transaction.
+
+    With `run_at` (from `scheduled.due_time`: a time still ahead) the row is SCHEDULED and
+    nothing is sent: the beat sends it at its time (jobs/scheduled.py)."""
     check_queue(queue)
     job_id = job_id or str(uuid.uuid4())
     with session_scope(settings) as session:
@@ -70,9 +75,15 @@ def submit_job(
             project_key=project_key,
             submitted_by=submitted_by,
             retry_of=retry_of,
+            state=states.QUEUED if run_at is None else states.SCHEDULED,
+            run_at=run_at,
+            message=scheduled.scheduled_message(run_at) if run_at is not None else "Queued",
         )
         if audit_entry is not None:
             audit.record(session, **audit_entry)
+    if run_at is not None:
+        _state_event(settings, job, f"{job.type} {scheduled.scheduled_message(run_at).lower()}")
+        return job
     send_queued(settings, celery, job)
     return job
 
@@ -145,6 +156,7 @@ def retry_job(
     by: str | None = None,
     changes: dict[str, Any] | None = None,
     client: str | None = None,
+    run_at: datetime | None = None,
 ) -> Job:
     """A new job with the same parameters (but `changes`, which the job must already take);
     the old one stays as it was. With `by`, the retry is in the audit trail."""
@@ -178,4 +190,5 @@ def retry_job(
         retry_of=old.id,
         job_id=new_id,
         audit_entry=entry,
+        run_at=run_at,
     )

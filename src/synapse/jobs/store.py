@@ -62,6 +62,8 @@ def add_job(
     submitted_by: str | None = None,
     retry_of: str | None = None,
     state: str = states.QUEUED,
+    run_at: datetime | None = None,
+    message: str = "Queued",
 ) -> Job:
     job = Job(
         id=job_id,
@@ -73,11 +75,12 @@ def add_job(
         percent=0,
         current=0,
         total=0,
-        message="Queued",
+        message=message,
         attempts=0,
         created_at=utcnow(),
         submitted_by=submitted_by,
         retry_of=retry_of,
+        run_at=run_at,
     )
     session.add(job)
     return job
@@ -88,15 +91,17 @@ def get_job(session: Session, job_id: str) -> Job | None:
 
 
 def cancel_queued(session: Session, job_id: str) -> bool:
-    """Cancel a job that is not running: QUEUED, or RETRYING (waiting for its next attempt).
-    False when it started (or ended) meanwhile. Its message, when it comes, finds it finished."""
+    """Cancel a job that is not running: SCHEDULED, QUEUED, or RETRYING (waiting for its next
+    attempt). False when it started (or ended) meanwhile. Its message, when it comes, finds it
+    finished (a scheduled job has none yet: the beat only sends SCHEDULED ones)."""
     message = case(
         (Job.state == states.QUEUED, "Cancelled before it started"),
+        (Job.state == states.SCHEDULED, "Cancelled before its scheduled time"),
         else_="Cancelled while waiting to retry",
     )
     done = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.state.in_((states.QUEUED, states.RETRYING)))
+        .where(Job.id == job_id, Job.state.in_((states.SCHEDULED, states.QUEUED, states.RETRYING)))
         .values(state=states.CANCELLED, message=message, finished_at=utcnow(), next_retry_at=None)
     )
     return bool(done.rowcount)  # type: ignore[attr-defined]

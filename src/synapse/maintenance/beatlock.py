@@ -9,6 +9,10 @@ a job's row also has an id derived from its slot, so even two leaders at once (a
 that comes back after its lock expired) send each slot once. The leader keeps each entry's last
 slot in Redis (`<prefix>:beat:last_run`), so a beat that takes over neither repeats nor skips a
 run; on a clean stop it releases the lock, so a standby takes over at its next look.
+
+The leader also sends the scheduled jobs (submitted with `run_at` / `delay_seconds`) when they
+are due: each tick releases the due ones and sleeps no longer than until the next
+(jobs/scheduled.py).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from celery.beat import Scheduler
 
 from synapse.config import Settings, get_settings
 from synapse.db.models import utcnow
+from synapse.jobs import scheduled
 from synapse.jobs.redis_client import get_redis
 from synapse.jobs.service import submit_job
 from synapse.maintenance.schedule import BEAT, BeatRule, Planned, planned, slot_job_id
@@ -138,7 +143,22 @@ class LockedScheduler(Scheduler):  # type: ignore[misc]
                 self.leading = False
                 return self.look_every
         delay: float = super().tick(*args, **kwargs)
-        return min(delay, self.look_every)
+        return min(delay, self.look_every, self._release_scheduled())
+
+    def _release_scheduled(self) -> float:
+        """Send the scheduled jobs that are due; how long until the next look."""
+        try:
+            released = scheduled.release_due(self.settings, self.app)
+            if released.sent:
+                log.info(
+                    "beat: %d scheduled job(s) due, queued (%d missed their time)",
+                    released.sent,
+                    released.missed,
+                )
+            return scheduled.wait_until_next(self.settings)
+        except Exception as exc:  # the database or the broker is away: look again soon
+            log.warning("beat: cannot release the scheduled jobs now (%s)", exc)
+            return self.look_every
 
     def _take_over(self) -> None:
         """Continue from the last slots the previous leader sent, then lead."""

@@ -9,6 +9,8 @@ from celery import Celery
 from sqlalchemy.orm import Session
 
 from synapse.config import Settings
+from synapse.db.models import Job
+from synapse.errors import InvalidInput
 from synapse.jobs.service import submit_job
 from synapse.maintenance.beatlock import BeatStatus, beat_status
 from synapse.maintenance.schedule import BACKUP_TASK, Entry, find, status
@@ -35,10 +37,19 @@ class Started:
     task: str
     task_id: str
     job_id: str | None  # None: a plain task, not a job
+    job: Job | None = None
 
 
-def run_now(*, settings: Settings, celery: Celery, name: str, by: str | None) -> Started:
-    """Run a schedule entry now, outside its schedule (a job like any other, for jobs)."""
+def run_now(
+    *,
+    settings: Settings,
+    celery: Celery,
+    name: str,
+    by: str | None,
+    run_at: datetime | None = None,
+) -> Started:
+    """Run a schedule entry now, outside its schedule (a job like any other, for jobs), or at
+    `run_at` (jobs only: a plain task has no row to wait in)."""
     entry = find(settings, name)
     if entry.job:
         job = submit_job(
@@ -48,8 +59,11 @@ def run_now(*, settings: Settings, celery: Celery, name: str, by: str | None) ->
             params={},
             queue=entry.queue,
             submitted_by=by,
+            run_at=run_at,
         )
-        return Started(entry.name, entry.task, job.id, job.id)
+        return Started(entry.name, entry.task, job.id, job.id, job)
+    if run_at is not None:
+        raise InvalidInput(f"{entry.name} runs a plain task, not a job: it cannot be scheduled")
     result = celery.send_task(entry.task, queue=entry.queue)
     return Started(entry.name, entry.task, str(result.id), None)
 

@@ -83,8 +83,10 @@ def submit_package(
     project_key: str,
     body: Any,
     submitted_by: str | None = None,
+    run_at: datetime | None = None,
 ) -> Job:
-    """Check the request and the project (unknown: NotFound), then queue the job."""
+    """Check the request and the project (unknown: NotFound), then queue the job (or schedule
+    it for `run_at`)."""
     request: PackageRequest = parse_request(body)
     with session_scope(settings) as session:
         project_key = get_project(session, project_key).key
@@ -101,6 +103,7 @@ def submit_package(
         queue=request.priority,
         project_key=project_key,
         submitted_by=submitted_by,
+        run_at=run_at,
     )
 
 

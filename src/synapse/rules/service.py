@@ -8,6 +8,7 @@ call is a cancel checkpoint; a cancel during the write rolls it back.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any, Protocol
 
 from celery import Celery
@@ -68,8 +69,10 @@ def submit_run(
     project_key: str,
     body: Any = None,
     submitted_by: str | None = None,
+    run_at: datetime | None = None,
 ) -> Job:
-    """Queue a run of the project's rules (bulk queue unless `priority` says otherwise)."""
+    """Queue a run of the project's rules (bulk queue unless `priority` says otherwise), or
+    schedule it for `run_at`."""
     request = parse(RunRequest, body if body is not None else {}, "run request")
     with session_scope(settings) as session:
         project_key = get_project(session, project_key).key
@@ -81,6 +84,7 @@ def submit_run(
         queue=request.priority,
         project_key=project_key,
         submitted_by=submitted_by,
+        run_at=run_at,
     )
 
 

@@ -18,6 +18,7 @@ GROUPS = (
     ("cancelled", "Cancelled"),
 )
 BADGE = {
+    states.SCHEDULED: "queued",
     states.QUEUED: "queued",
     states.RUNNING: "running",
     states.RETRYING: "retrying",

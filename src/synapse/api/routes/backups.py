@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from synapse import audit
-from synapse.api.deps import CeleryDep, SettingsDep
+from synapse.api.deps import CeleryDep, RunAtDep, SettingsDep
 from synapse.api.idempotency import IDEMPOTENT, IdempotentRoute
 from synapse.api.schemas import UploadAccepted
 from synapse.api.security import AdminDep
@@ -43,7 +43,11 @@ def get_backups(settings: SettingsDep, admin: AdminDep) -> BackupList:
 
 @router.post("", status_code=202, response_model=UploadAccepted, dependencies=[IDEMPOTENT])
 async def create_backup(
-    settings: SettingsDep, celery: CeleryDep, admin: AdminDep, request: Request
+    settings: SettingsDep,
+    celery: CeleryDep,
+    admin: AdminDep,
+    request: Request,
+    run_at: RunAtDep = None,
 ) -> UploadAccepted:
     """Queue a backup job now; answers at once with its job id."""
     job_id = str(uuid.uuid4())
@@ -54,7 +58,7 @@ async def create_backup(
         "detail": {"job_id": job_id},
         "client": audit.client_address(request),
     }  # in the job row's transaction, so that the backup holds it
-    await run_in_threadpool(
+    job = await run_in_threadpool(
         submit_job,
         settings=settings,
         celery=celery,
@@ -63,9 +67,6 @@ async def create_backup(
         submitted_by=admin.id,
         job_id=job_id,
         audit_entry=entry,
+        run_at=run_at,
     )
-    return UploadAccepted(
-        job_id=job_id,
-        status="QUEUED",
-        message=f"Backup queued; follow it on /ws/logs?job_id={job_id}",
-    )
+    return UploadAccepted.of(job, "Backup")

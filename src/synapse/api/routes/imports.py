@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from synapse import audit
-from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, SessionDep, SettingsDep
+from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, RunAtDep, SessionDep, SettingsDep
 from synapse.api.idempotency import IDEMPOTENT, IdempotentRoute
 from synapse.api.schemas import UploadAccepted
 from synapse.api.security import PrincipalDep, check_may_act, check_project, visible_job
@@ -47,14 +47,6 @@ def job_changes(
     }
 
 
-def _accepted(job_id: str, what: str) -> UploadAccepted:
-    return UploadAccepted(
-        job_id=job_id,
-        status="QUEUED",
-        message=f"{what} queued; follow it on /ws/logs?job_id={job_id}",
-    )
-
-
 @router.post(
     "/jobs/{job_id}/commit",
     status_code=202,
@@ -68,14 +60,17 @@ def commit_preview(
     session: SessionDep,
     principal: PrincipalDep,
     request: Request,
+    run_at: RunAtDep = None,
 ) -> UploadAccepted:
     """Queue the import a finished preview showed. If any asset it showed changed since, that
     import writes nothing and fails naming them. 409 when the job is no committable preview."""
     check_may_act(principal, visible_job(session, job_id, principal))
-    job = review.submit_commit(settings=settings, celery=celery, job_id=job_id, by=principal.id)
+    job = review.submit_commit(
+        settings=settings, celery=celery, job_id=job_id, by=principal.id, run_at=run_at
+    )
     detail = {"job_id": job.id, "project_id": job.project_key}
     audit.record_by(session, principal, request, "import.commit", job_id, detail)
-    return _accepted(job.id, f"Commit of preview {job_id[:8]}")
+    return UploadAccepted.of(job, f"Commit of preview {job_id[:8]}")
 
 
 @router.post(
@@ -91,6 +86,7 @@ def undo_import(
     session: SessionDep,
     principal: PrincipalDep,
     request: Request,
+    run_at: RunAtDep = None,
 ) -> UploadAccepted:
     """Queue the undo of a successful import: its created assets deleted, its updated ones
     restored; assets a later job changed are left alone and listed. 409 says why not."""
@@ -98,10 +94,12 @@ def undo_import(
         check_may_act(principal, visible_job(session, job_id, principal))
     elif not principal.sees(review.pruned_project(session, job_id)):
         raise NotFound(f"job {job_id} not found")
-    job = review.submit_undo(settings=settings, celery=celery, job_id=job_id, by=principal.id)
+    job = review.submit_undo(
+        settings=settings, celery=celery, job_id=job_id, by=principal.id, run_at=run_at
+    )
     detail = {"job_id": job.id, "project_id": job.project_key}
     audit.record_by(session, principal, request, "import.undo", job_id, detail)
-    return _accepted(job.id, f"Undo of import {job_id[:8]}")
+    return UploadAccepted.of(job, f"Undo of import {job_id[:8]}")
 
 
 @router.get("/projects/{project_id}/assets/{tag}/history")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from synapse.api.deps import CeleryDep, SessionDep, SettingsDep
+from synapse.api.deps import CeleryDep, RunAtDep, SessionDep, SettingsDep
 from synapse.api.idempotency import IDEMPOTENT, IdempotentRoute
 from synapse.api.schemas import UploadAccepted, spec_status
 from synapse.api.security import PrincipalDep, check_project, visible_job
@@ -57,6 +57,7 @@ async def upload_csv(
     filename: Annotated[
         str | None, Form(max_length=300, description="with upload_id: the file's name, shown")
     ] = None,
+    run_at: RunAtDep = None,
 ) -> UploadAccepted:
     """Store the upload and queue its import; answers at once with the job id."""
     check_project(principal, project_id.strip())
@@ -75,13 +76,9 @@ async def upload_csv(
         sheet=sheet,
         header_row=header_row,
         mapping=mapping,
+        run_at=run_at,
     )
-    what = "Preview" if mode in ("preview", "dry_run") else "Import"
-    return UploadAccepted(
-        job_id=job.id,
-        status="QUEUED",
-        message=f"{what} queued on {job.queue}; follow it on /ws/logs?job_id={job.id}",
-    )
+    return UploadAccepted.of(job, "Preview" if mode in ("preview", "dry_run") else "Import")
 
 
 @router.post("/inspect")

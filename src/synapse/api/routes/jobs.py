@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from synapse import audit
-from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, SessionDep, SettingsDep
+from synapse.api.deps import CeleryDep, LimitQ, OffsetQ, RunAtDep, SessionDep, SettingsDep
 from synapse.api.idempotency import IDEMPOTENT, IdempotentRoute
 from synapse.api.schemas import (
     BulkRequest,
@@ -202,6 +202,7 @@ def retry_job(
     session: SessionDep,
     principal: PrincipalDep,
     options: Annotated[RetryOptions | None, Body()] = None,
+    run_at: RunAtDep = None,
 ) -> JobPublic:
     """A new job with the same parameters and `retry_of`; only for FAILURE or CANCELLED.
     `{"skip_invalid": true}` retries a failed import with its valid rows only."""
@@ -214,6 +215,7 @@ def retry_job(
         by=principal.id,
         changes=changes,
         client=audit.client_address(request),
+        run_at=run_at,
     )
     return JobPublic.of(job)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from starlette.concurrency import run_in_threadpool
 
-from synapse.api.deps import CeleryDep, SettingsDep
+from synapse.api.deps import CeleryDep, RunAtDep, SettingsDep
 from synapse.api.idempotency import IDEMPOTENT, IdempotentRoute
 from synapse.api.schemas import UploadAccepted
 from synapse.api.security import PrincipalDep, check_project
@@ -44,6 +44,7 @@ async def create_package(
             examples=[EXAMPLE],
         ),
     ],
+    run_at: RunAtDep = None,
 ) -> UploadAccepted:
     """Queue a package job (Excel workbook and/or PDF); answers at once with the job id."""
     check_project(principal, project_id)
@@ -54,9 +55,6 @@ async def create_package(
         project_key=project_id,
         body=body,
         submitted_by=principal.id,
+        run_at=run_at,
     )
-    return UploadAccepted(
-        job_id=job.id,
-        status="QUEUED",
-        message=f"Package queued on {job.queue}; follow it on /ws/logs?job_id={job.id}",
-    )
+    return UploadAccepted.of(job, "Package")

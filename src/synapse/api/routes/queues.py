@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from synapse import audit
 from synapse.api.deps import CeleryDep, SessionDep, SettingsDep
@@ -32,6 +32,7 @@ class QueuePublic(BaseModel):
     running: int
     retrying: int
     held: int
+    scheduled: int = Field(description="jobs submitted to run later, not yet due")
     paused_at: datetime | None
     paused_by: str | None
     changed_at: datetime | None

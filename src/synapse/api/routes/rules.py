@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from synapse import audit
-from synapse.api.deps import CeleryDep, IdP, IdQ, LimitQ, OffsetQ, SessionDep, SettingsDep
+from synapse.api.deps import CeleryDep, IdP, IdQ, LimitQ, OffsetQ, RunAtDep, SessionDep, SettingsDep
 from synapse.api.idempotency import IDEMPOTENT, IdempotentRoute
 from synapse.api.schemas import UploadAccepted
 from synapse.api.security import PrincipalDep, check_project
@@ -135,6 +135,7 @@ async def run_rules(
     celery: CeleryDep,
     principal: PrincipalDep,
     body: Annotated[dict[str, Any] | None, Body(examples=[{"priority": "bulk"}])] = None,
+    run_at: RunAtDep = None,
 ) -> UploadAccepted:
     """Queue a run of the project's enabled rules over all its assets (a job on the bulk queue
     unless `priority` says otherwise); its findings replace the previous ones."""
@@ -146,12 +147,9 @@ async def run_rules(
         project_key=project_id,
         body=body,
         submitted_by=principal.id,
+        run_at=run_at,
     )
-    return UploadAccepted(
-        job_id=job.id,
-        status="QUEUED",
-        message=f"Rules run queued on {job.queue}; follow it on /ws/logs?job_id={job.id}",
-    )
+    return UploadAccepted.of(job, "Rules run")
 
 
 @router.get("/{project_id}/findings", response_model=FindingList)

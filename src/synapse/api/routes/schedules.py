@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from synapse import audit
-from synapse.api.deps import CeleryDep, SessionDep, SettingsDep
+from synapse.api.deps import CeleryDep, RunAtDep, SessionDep, SettingsDep
 from synapse.api.idempotency import IDEMPOTENT, IdempotentRoute
+from synapse.api.schemas import UploadAccepted
 from synapse.api.security import AdminDep, PrincipalDep
 from synapse.maintenance.beatlock import BeatStatus
 from synapse.maintenance.schedule import Entry
@@ -87,6 +88,7 @@ class RunStarted(BaseModel):
     task_id: str
     status: str
     message: str
+    run_at: datetime | None = None
 
 
 @router.get("", response_model=ScheduleList)
@@ -106,11 +108,17 @@ def list_schedules(
 
 @router.post("/{name}/run", status_code=202, response_model=RunStarted, dependencies=[IDEMPOTENT])
 async def run_schedule_now(
-    name: str, settings: SettingsDep, celery: CeleryDep, admin: AdminDep, request: Request
+    name: str,
+    settings: SettingsDep,
+    celery: CeleryDep,
+    admin: AdminDep,
+    request: Request,
+    run_at: RunAtDep = None,
 ) -> RunStarted:
-    """Run an entry now (admins). A job entry answers with its job id."""
+    """Run an entry now, or at `run_at` / after `delay_seconds` (admins). A job entry answers
+    with its job id."""
     started = await run_in_threadpool(
-        run_now, settings=settings, celery=celery, name=name, by=admin.id
+        run_now, settings=settings, celery=celery, name=name, by=admin.id, run_at=run_at
     )
     await run_in_threadpool(
         audit.record_now,
@@ -123,14 +131,17 @@ async def run_schedule_now(
         else {"task": started.task, "task_id": started.task_id},
         client=audit.client_address(request),
     )
-    queued = started.job_id is not None
+    if started.job is not None:
+        accepted = UploadAccepted.of(started.job, started.task)
+        status, message = accepted.status, accepted.message
+    else:
+        status, message = "SENT", f"{started.task} sent"
     return RunStarted(
         name=started.name,
         task=started.task,
         job_id=started.job_id,
         task_id=started.task_id,
-        status="QUEUED" if queued else "SENT",
-        message=f"{started.task} queued; follow it on /ws/logs?job_id={started.job_id}"
-        if queued
-        else f"{started.task} sent",
+        status=status,
+        message=message,
+        run_at=started.job.run_at if started.job is not None else None,
     )

@@ -82,6 +82,7 @@
     $(row, ".q-wait").textContent = q.depth ? waitText(q.oldest_wait_seconds) : "—";
     $(row, ".q-running").textContent = fmt(q.running);
     $(row, ".q-retrying").textContent = fmt(q.retrying);
+    $(row, ".q-scheduled").textContent = fmt(q.scheduled);
     $(row, ".q-broker").textContent = q.broker_depth == null ? "—" : fmt(q.broker_depth);
     const toggle = $(row, ".q-toggle");
     if (toggle && !toggle.disabled && $(row, ".q-confirm").hidden) {

@@ -4,7 +4,7 @@
 "use strict";
 const Pages = (() => {
   const TERMINAL = ["SUCCESS", "FAILURE", "CANCELLED"];
-  const BADGE = { QUEUED: "queued", RUNNING: "running", RETRYING: "retrying", SUCCESS: "success", FAILURE: "failure", CANCELLED: "cancelled" };
+  const BADGE = { SCHEDULED: "queued", QUEUED: "queued", RUNNING: "running", RETRYING: "retrying", SUCCESS: "success", FAILURE: "failure", CANCELLED: "cancelled" };
 
   // el("a", {href: "/x", class: "button"}, "text", otherNode): attributes, properties (on*), children.
   function el(tag, props, ...children) {
