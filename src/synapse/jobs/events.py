@@ -88,16 +88,25 @@ def publish(settings: Settings, event: dict[str, Any]) -> bool:
     A job's end (a `STATE` event with an end state) also becomes webhook deliveries: rows and
     queued tasks only, never a wait for a receiver, and never an error here (docs/webhooks.md).
     """
-    published = True
+    ended = event["action_type"] == STATE and event["context"].get("state") in states.FINISHED
+    published, token = True, None
     try:
-        get_redis(settings).publish(settings.events_channel, encode(event))
+        if ended:  # the webhooks' token comes in the same round trip (webhooks/triggers.py)
+            from synapse.webhooks.triggers import token_key
+
+            pipe = get_redis(settings).pipeline(transaction=False)
+            pipe.publish(settings.events_channel, encode(event))
+            pipe.get(token_key(settings))
+            _count, token = pipe.execute()
+        else:
+            get_redis(settings).publish(settings.events_channel, encode(event))
     except Exception as exc:  # redis down: the job goes on, the page catches up from the DB
         log.warning("could not publish event for %s: %s", event["context"].get("task_id"), exc)
         published = False
-    if event["action_type"] == STATE and event["context"].get("state") in states.FINISHED:
+    if ended:
         from synapse.webhooks.triggers import job_ended
 
-        job_ended(settings, event)
+        job_ended(settings, event, token)
     return published
 
 

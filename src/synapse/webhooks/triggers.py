@@ -4,20 +4,30 @@ admin's "send test" (ping). Also the sweep that sends again deliveries whose mes
 
 `job_ended` is called where every end state is published (jobs.events.publish), in the worker
 or the API: it only writes delivery rows and queues their tasks, and never raises.
+
+Whether any hook exists at all is the common question (most systems have none): each process
+keeps the answer with the token `<prefix>:webhooks:token` it was read under, a random value that
+every change of the hooks replaces (`hooks_changed`, after the commit). `publish` reads the
+token in the round trip that publishes the end event, so a job's end costs no database query
+while the hooks stay as they are; an answer is also asked again after `PRESENCE_TTL` seconds
+(a restored database brings hooks back without a change through the API).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
+import redis
 from sqlalchemy import delete, select
 
 from synapse.config import Settings
-from synapse.db.engine import session_scope
+from synapse.db.engine import session_scope, statement_scope
 from synapse.db.models import Job, Webhook, WebhookDelivery, utcnow
+from synapse.jobs.redis_client import get_redis
 from synapse.webhooks import service
 
 log = logging.getLogger("synapse.webhooks")
@@ -25,15 +35,51 @@ log = logging.getLogger("synapse.webhooks")
 ENDED = {"SUCCESS": "job.succeeded", "FAILURE": "job.failed", "CANCELLED": "job.cancelled"}
 BACKUP_TASK = "backup_database"
 RESEND_GRACE = timedelta(seconds=60)  # a due delivery untried for this long lost its message
+PRESENCE_TTL = 30.0  # seconds a process trusts its "any hook?" answer under an unchanged token
+_ANY_HOOK = select(Webhook.id).limit(1)
+# redis prefix -> (token, monotonic time read, any hook)
+_presence: dict[str, tuple[bytes, float, bool]] = {}
 
 
-def job_ended(settings: Settings, event: dict[str, Any]) -> None:
-    """Deliveries for a job's end event (the live `STATE` event); errors are only logged."""
+def token_key(settings: Settings) -> str:
+    return f"{settings.redis_prefix}:webhooks:token"
+
+
+def hooks_changed(settings: Settings) -> None:
+    """Call after a change of the hooks is committed: every process asks the database again."""
+    try:
+        get_redis(settings).set(token_key(settings), uuid.uuid4().hex)
+    except redis.RedisError as exc:  # answers are asked again within PRESENCE_TTL anyway
+        log.warning("could not tell the workers that the webhooks changed: %s", exc)
+
+
+def _any_hook(settings: Settings, token: bytes | None) -> bool:
+    now = time.monotonic()
+    cached = _presence.get(settings.redis_prefix)
+    if token is not None and cached and cached[0] == token and now - cached[1] < PRESENCE_TTL:
+        return cached[2]
+    if token is None:  # no token yet (a new or flushed Redis): make one, trust it from next time
+        try:
+            get_redis(settings).set(token_key(settings), uuid.uuid4().hex, nx=True)
+        except redis.RedisError:
+            pass
+    with statement_scope(settings) as conn:
+        found = conn.execute(_ANY_HOOK).first() is not None
+    if token is not None:
+        _presence[settings.redis_prefix] = (token, now, found)
+    return found
+
+
+def job_ended(settings: Settings, event: dict[str, Any], token: bytes | None = None) -> None:
+    """Deliveries for a job's end event (the live `STATE` event); errors are only logged.
+    `token`: the hooks' token as read with the event's publication (None: unknown)."""
     try:
         context = event.get("context") or {}
         name = ENDED.get(str(context.get("state")))
         if name is None or event.get("action_type") != "STATE":
             return
+        if not _any_hook(settings, token):
+            return  # no hook at all: the common case
         _job_ended(settings, name, context, event)
     except Exception:  # a webhook never fails or holds up the job that triggered it
         log.exception("could not record the webhook deliveries of a job's end")
@@ -47,8 +93,6 @@ def _job_ended(
     job_type = context.get("job_type")
     backup_failed = name == "job.failed" and job_type == BACKUP_TASK
     with session_scope(settings) as session:
-        if not session.scalar(select(Webhook.id).limit(1)):
-            return  # no hook at all: the common case costs one small query
         job = session.get(Job, job_id)
         data = {
             "job_id": job_id,

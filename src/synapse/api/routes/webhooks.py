@@ -65,6 +65,7 @@ def create_webhook(
             client=_client(request),
         )
         secret = hook.secret
+    triggers.hooks_changed(settings)
     return WebhookCreated(**public, secret=secret)
 
 
@@ -83,6 +84,7 @@ def delete_webhook(
             detail={"url": guard.redacted(hook.url)},
             client=_client(request),
         )
+    triggers.hooks_changed(settings)
     return Response(status_code=204)
 
 
