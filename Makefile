@@ -61,7 +61,7 @@ bench-packages: install
 
 ## no-op jobs/s vs raw Celery, HTTP enqueue rate, progress-event latency (docs/benchmarks.md)
 bench-jobs: install
-	$(BIN)/python bench/bench_jobs.py
+	$(BIN)/python bench/bench_jobs.py $(ARGS)
 
 ## 1,000 jobs scheduled 5-15 s ahead: how soon after its time each is queued and started (docs/scheduled-jobs.md)
 bench-scheduled: install

@@ -9,6 +9,9 @@ One run prints:
 3. the enqueue rate through the HTTP API (POST /api/v1/ingestion/upload-csv, no worker);
 4. progress-event latency worker -> Redis -> API relay -> WebSocket client, p50/p95/p99, with
    1 and 100 connected clients (target p95 < 50 ms).
+With `--fair-share` it prints instead the cost of the per-project limit (docs/fair-share.md):
+the same drain of no-op jobs without a project, of one project with the limit off, of two
+projects with a limit of 1 slot each, and of one project with a limit of 1.
 SQLite always; PostgreSQL too when reachable (SYNAPSE_TEST_POSTGRES_URL or the local default).
 Redis: SYNAPSE_TEST_REDIS_URL, else a private redis-server on a loopback TCP port.
 """
@@ -38,27 +41,41 @@ from jobs_cases import CONCURRENCY, DEFAULT_PG, System, machine
 # -- 1. drain ---------------------------------------------------------------------------------
 
 
-def drain(system: System, kind: str, count: int) -> float:
-    """Queue `count` no-op tasks with no worker running, start one, time it until all are done."""
+def drain(
+    system: System,
+    kind: str,
+    count: int,
+    *,
+    projects: tuple[str, ...] = (),
+    limit: int | None = None,
+) -> float:
+    """Queue `count` no-op tasks with no worker running, start one, time it until all are done.
+
+    Jobs get the `projects` in turn (none: no project); `limit`: the worker's
+    SYNAPSE_PROJECT_CONCURRENCY.
+    """
     from synapse.jobs.service import submit_job
 
     ids = []
-    for _ in range(count):
+    for i in range(count):
         if kind == "raw":
             ids.append(system.celery.send_task("bench.raw_noop", queue="default").id)
         else:
+            project = projects[i % len(projects)] if projects else None
             job = submit_job(
                 settings=system.settings,
                 celery=system.celery,
                 task_name="bench.job_noop",
                 params={},
+                project_key=project,
             )
             ids.append(job.id)
     # Done means every task's result is stored. (An empty queue and no unacknowledged message
     # is not enough: kombu pops a message before it records it as unacknowledged.)
     results = [f"{system.prefix}:celery-task-meta-{task_id}" for task_id in ids]
     assert system.waiting() == (count, 0), system.waiting()
-    worker = system.worker(f"{kind}-drain")
+    env = {} if limit is None else {"SYNAPSE_PROJECT_CONCURRENCY": str(limit)}
+    worker = system.worker(f"{kind}-drain", **env)
     first = None
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -66,7 +83,14 @@ def drain(system: System, kind: str, count: int) -> float:
         now = time.perf_counter()
         if first is None and queued < count:
             first = now
-        if queued == 0 and held == 0 and system.redis.exists(*results) == count:
+        if (
+            queued == 0
+            and held == 0
+            and system.redis.exists(*results) == count
+            # A stored result may be only STARTED (task_track_started): with fair share, a job
+            # that stepped back has one and waits to be sent again; the job table tells.
+            and (kind == "raw" or succeeded(system, ids) == count)
+        ):
             break
         time.sleep(0.002)
     else:
@@ -78,7 +102,7 @@ def drain(system: System, kind: str, count: int) -> float:
     return count / (now - first)
 
 
-def check_all_succeeded(system: System, ids: list[str]) -> None:
+def succeeded(system: System, ids: list[str]) -> int:
     from sqlalchemy import func, select
 
     from synapse.db.engine import session_scope
@@ -88,7 +112,135 @@ def check_all_succeeded(system: System, ids: list[str]) -> None:
         done = session.scalar(
             select(func.count()).select_from(Job).where(Job.state == "SUCCESS", Job.id.in_(ids))
         )
+    return int(done or 0)
+
+
+def check_all_succeeded(system: System, ids: list[str]) -> None:
+    done = succeeded(system, ids)
     assert done == len(ids), f"{done} of {len(ids)} jobs succeeded"
+
+
+# -- the cost of fair share -------------------------------------------------------------------
+
+# (label, projects of the jobs in turn, SYNAPSE_PROJECT_CONCURRENCY of the worker)
+FAIR_CASES: tuple[tuple[str, tuple[str, ...], int | None], ...] = (
+    ("no project", (), None),
+    ("1 project, limit off (2)", ("a",), CONCURRENCY),
+    ("2 projects, limit 1", ("a", "b"), 1),
+    ("1 project, limit 1", ("a",), 1),
+)
+
+
+def fair_share_rounds(
+    systems: list[System], labels: list[str], args: argparse.Namespace
+) -> list[dict[str, float]]:
+    """Every case on every database, alternated over the rounds (the machine's speed drifts)."""
+    rounds = []
+    for _ in range(args.rounds):
+        rates: dict[str, float] = {}
+        for label, system in zip(labels, systems, strict=True):
+            for case, projects, limit in FAIR_CASES:
+                rates[f"{label}|{case}"] = drain(
+                    system, "job", args.tasks, projects=projects, limit=limit
+                )
+        rounds.append(rates)
+    return rounds
+
+
+class _NoSend:
+    def send_task(self, name: str, *args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"nothing is sent again here ({name})")
+
+
+def fair_share_steps(system: System, count: int) -> dict[str, float]:
+    """Median µs, in-process, of what fair share adds to a project job: the gate's count
+    (admitted), the look at its end (nothing waits), and a whole step-back."""
+    from sqlalchemy import update
+
+    from synapse.db.engine import session_scope
+    from synapse.db.models import Job
+    from synapse.jobs import attempts, fairshare, store
+
+    settings = system.settings.model_copy(update={"project_concurrency": 1})
+    ids = [str(uuid.uuid4()) for _ in range(count + 1)]
+    with session_scope(settings) as session:
+        for job_id in ids:
+            store.add_job(
+                session, job_id=job_id, task_name="bench.job_noop", params={}, queue="default",
+                project_key="steps",
+            )  # fmt: skip
+    times: dict[str, list[float]] = {"admit": [], "end": [], "step_back": []}
+    clock, sender = time.perf_counter, _NoSend()
+
+    def claim(job_id: str) -> int:
+        got = attempts.claim_attempt(
+            settings, job_id=job_id, task_name="bench.job_noop", params={}, queue="default",
+            worker="bench",
+        )  # fmt: skip
+        return int(got.attempts)
+
+    for job_id in ids[:count]:
+        attempt = claim(job_id)
+        t0 = clock()
+        assert fairshare.admit(
+            settings, sender, job_id=job_id, project_key="steps", attempt=attempt
+        )
+        t1 = clock()
+        attempts.finish(
+            settings, job_id=job_id, state="SUCCESS", message="Complete", attempt=attempt
+        )
+        t2 = clock()
+        fairshare.slot_freed(settings, sender, project_key="steps")
+        t3 = clock()
+        times["admit"].append((t1 - t0) * 1e6)
+        times["end"].append((t3 - t2) * 1e6)
+    holder = ids[count]
+    claim(holder)  # holds the one slot: every job below steps back
+    for job_id in ids[:count]:
+        with session_scope(settings) as session:  # back to a fresh QUEUED job
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id)
+                .values(state="QUEUED", attempts=0, message="Queued")
+            )
+        attempt = claim(job_id)
+        t0 = clock()
+        assert not fairshare.admit(
+            settings, sender, job_id=job_id, project_key="steps", attempt=attempt
+        )
+        times["step_back"].append((clock() - t0) * 1e6)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+FAIR_STEPS = (
+    ("admit", "gate, admitted: count of the project's RUNNING jobs"),
+    ("end", "end of a project job, nothing waiting: one Redis EXISTS (the hint)"),
+    ("step_back", "a step-back: count, UPDATE + log line, event, look for free slots"),
+)
+
+
+def fair_share_report(
+    rounds: list[dict[str, float]], dbs: list[str], args: int, steps: dict[str, dict[str, float]]
+) -> None:
+    print(
+        f"fair share: drain of {args:,} queued no-op jobs, jobs/s (one worker, {CONCURRENCY} "
+        f"processes), {len(rounds)} rounds; ratio: median over the jobs without a project"
+    )
+    print("| database | case | " + " | ".join(f"round {n}" for n in range(1, len(rounds) + 1))
+          + " | median | ratio |")  # fmt: skip
+    print("|---|---|" + "---:|" * (len(rounds) + 2))
+    for db in dbs:
+        base = statistics.median(r[f"{db}|no project"] for r in rounds)
+        for case, _projects, _limit in FAIR_CASES:
+            values = [r[f"{db}|{case}"] for r in rounds]
+            median = statistics.median(values)
+            cells = " | ".join(f"{v:,.0f}" for v in values)
+            print(f"| {db} | {case} | {cells} | **{median:,.0f}** | {median / base:.2f} |")
+    print("\nwhat fair share adds to a project job, median µs, timed in-process (500 jobs)")
+    print("| step | " + " | ".join(dbs) + " |")
+    print("|---|" + "---:|" * len(dbs))
+    for name, text in FAIR_STEPS:
+        print(f"| {text} | " + " | ".join(f"{steps[db][name]:,.0f}" for db in dbs) + " |")
 
 
 # -- 2. where the time goes -------------------------------------------------------------------
@@ -262,6 +414,11 @@ def main() -> None:
     parser.add_argument(
         "--postgres", default=os.environ.get("SYNAPSE_TEST_POSTGRES_URL") or DEFAULT_PG
     )
+    parser.add_argument(
+        "--fair-share",
+        action="store_true",
+        help="only the cost of the per-project limit (SYNAPSE_PROJECT_CONCURRENCY)",
+    )
     args = parser.parse_args()
 
     with (
@@ -281,6 +438,21 @@ def main() -> None:
             databases.append(("PostgreSQL", pg))
         systems = [System(work, label.lower(), url, redis_url) for label, url in databases]
         results: dict[str, Any] = {"rounds": []}
+        labels = [label for label, _url in databases]
+        if args.fair_share:
+            try:
+                rounds = fair_share_rounds(systems, labels, args)
+                steps = {
+                    label: fair_share_steps(system, 500)
+                    for label, system in zip(labels, systems, strict=True)
+                }
+            finally:
+                for system in systems:
+                    system.close()
+                if pg:
+                    drop_postgres(admin, pg)
+            fair_share_report(rounds, labels, args.tasks, steps)
+            return
         try:
             # The machine's speed drifts (it is shared): raw and job drains alternate, and the
             # medians of the rounds are compared.

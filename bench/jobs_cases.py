@@ -73,8 +73,16 @@ class System:
         self.procs.append(proc)
         return proc
 
-    def worker(self, name: str) -> subprocess.Popen[bytes]:
-        return self.spawn(name, "worker", "--concurrency", str(CONCURRENCY), "--name", f"{name}@%h")
+    def worker(self, name: str, **env: str) -> subprocess.Popen[bytes]:
+        """One `synapse worker`; `env`: extra variables for it (SYNAPSE_PROJECT_CONCURRENCY)."""
+        saved = dict(self.env)
+        self.env.update(env)
+        try:
+            return self.spawn(
+                name, "worker", "--concurrency", str(CONCURRENCY), "--name", f"{name}@%h"
+            )
+        finally:
+            self.env = saved
 
     @staticmethod
     def stop(proc: subprocess.Popen[bytes]) -> None:

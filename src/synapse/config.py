@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     package_chunk_size: int = Field(default=500, ge=0)
     # A chunk whose renderer stops renewing its claim for this long is taken over (seconds).
     package_chunk_lease: float = Field(default=30.0, ge=1)
+    # Fair share (docs/fair-share.md): no project holds more worker slots at once than this;
+    # unset or 0: half the slots of the live workers (at least 1).
+    project_concurrency: int | None = Field(default=None, ge=0)
     # Finished jobs older than this are deleted with their logs, uploads and files.
     job_retention_days: int = Field(default=30, ge=1)
     # The operators' audit trail is kept longer than the jobs it names.
@@ -99,7 +102,9 @@ class Settings(BaseSettings):
         parse_tokens(self.api_tokens)  # a malformed entry stops every process at start
         return self
 
-    @field_validator("backup_dir", "pg_bin_dir", "backup_database_url", mode="before")
+    @field_validator(
+        "backup_dir", "pg_bin_dir", "backup_database_url", "project_concurrency", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

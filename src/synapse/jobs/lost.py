@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from synapse.config import Settings
 from synapse.db.engine import session_scope
 from synapse.db.models import Job, QueueState, utcnow
-from synapse.jobs import states
+from synapse.jobs import fairshare, states
 from synapse.jobs.broker import delivered_ids, waiting_ids
 from synapse.jobs.redis_client import get_redis
 
@@ -29,12 +29,24 @@ SCAN_LIMIT = 5_000  # messages read from one queue at the most (a few MB)
 
 def lost_queued(settings: Settings, *, older_than: float, limit: int = 100) -> Sequence[Job]:
     """QUEUED jobs older than `older_than` seconds whose message Redis no longer holds (those
-    of a paused queue left out)."""
+    of a paused queue left out), and RETRYING ones that fair share sent again."""
     cutoff = utcnow() - timedelta(seconds=older_than)
     with session_scope(settings) as session:
         query = (
             select(Job)
-            .where(Job.state == states.QUEUED, Job.created_at < cutoff)
+            .where(
+                or_(
+                    Job.state == states.QUEUED,
+                    and_(
+                        Job.state == states.RETRYING,
+                        Job.message.startswith(fairshare.SENT_PREFIX, autoescape=True),
+                    ),
+                ),
+                Job.created_at < cutoff,
+            )
+            # A job waiting for its project's share has no message on purpose: fair share's
+            # release sends it (jobs/fairshare.py), not this sweep.
+            .where(~Job.message.startswith(fairshare.WAITING_PREFIX, autoescape=True))
             # A paused queue's jobs wait on purpose (some held by the start gate, their message
             # taken): the resume sends those (jobs/queues.py), not this sweep.
             .where(Job.queue.not_in(select(QueueState.name).where(QueueState.paused.is_(True))))

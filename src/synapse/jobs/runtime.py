@@ -9,10 +9,11 @@ import traceback as tb
 from typing import Any
 
 import redis
+from celery import current_app
 
 from synapse.config import Settings
 from synapse.errors import InvalidInput, JobCancelled
-from synapse.jobs import attempts, events, states, store
+from synapse.jobs import attempts, events, fairshare, states, store
 from synapse.jobs.redis_client import cancel_key, get_redis
 from synapse.jobs.retry import backoff, is_transient
 
@@ -171,6 +172,12 @@ class JobRun:
 
     # -- end states (called by JobTask) ---------------------------------------------------
 
+    def slot_freed(self) -> None:
+        """This attempt left RUNNING: its project's waiting jobs may take the slot
+        (jobs/fairshare.py; nothing for a job without a project)."""
+        if self.project_key is not None:
+            fairshare.slot_freed(self.settings, current_app, project_key=self.project_key)
+
     def _finish(self, **values: Any) -> bool:
         """Write the end state, waiting out a short database outage (the work is done)."""
         for attempt in range(1, FINISH_TRIES + 1):
@@ -205,6 +212,7 @@ class JobRun:
             )
         except Exception as db_exc:  # the database itself is the fault: the retry still happens
             log.warning("could not record the retry of %s: %s", self.job_id, db_exc)
+        self.slot_freed()
         self._event(
             events.STATE,
             f"Attempt {self.attempt} failed ({error}); retrying in {delay:.1f}s",
@@ -227,6 +235,7 @@ class JobRun:
             progress=(100, self.current, self.total),
         ):
             return
+        self.slot_freed()
         self._event(events.STATE, summary or f"{self.job_type} complete", states.SUCCESS)
 
     def failed(self, exc: BaseException) -> None:
@@ -242,10 +251,12 @@ class JobRun:
             progress=(self.percent, self.current, self.total),
         ):
             return
+        self.slot_freed()
         store.add_log(self.settings, job_id=self.job_id, level="ERROR", message=error)
         self._event(events.STATE, f"Error: {error}", states.FAILURE, level="ERROR")
 
     def quarantined(self, error: str) -> None:
+        self.slot_freed()
         store.add_log(self.settings, job_id=self.job_id, level="ERROR", message=error)
         self._event(events.STATE, f"Error: {error}", states.FAILURE, level="ERROR")
 
@@ -256,6 +267,7 @@ class JobRun:
             progress=(self.percent, self.current, self.total),
         ):
             return
+        self.slot_freed()
         store.add_log(self.settings, job_id=self.job_id, level="WARNING", message="Cancelled")
         with contextlib.suppress(redis.RedisError):
             get_redis(self.settings).delete(cancel_key(self.settings, self.job_id))

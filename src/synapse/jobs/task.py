@@ -11,7 +11,7 @@ from celery.exceptions import Ignore
 
 from synapse.config import get_settings
 from synapse.errors import JobCancelled
-from synapse.jobs import attempts, queues
+from synapse.jobs import attempts, fairshare, queues
 from synapse.jobs.heartbeat import Heartbeat
 from synapse.jobs.retry import backoff, is_transient
 from synapse.jobs.runtime import JobRun
@@ -88,12 +88,7 @@ class JobTask(Task):  # type: ignore[misc]
             project_key=claim.project_key,
             attempt=claim.attempts,
         )
-        if claim.reason == "quarantined":
-            run.quarantined(claim.error or "worker lost repeatedly")
-        if not claim.run:
-            log.info(
-                "job %s: not running this delivery (%s, %s)", job_id, claim.reason, claim.state
-            )
+        if not self._runs(claim, run):
             raise Ignore()
         run.started(claim.reason)
         with Heartbeat(settings, job_id=job_id, attempt=claim.attempts):
@@ -110,6 +105,31 @@ class JobTask(Task):  # type: ignore[misc]
                 raise
         run.succeeded(result)
         return result
+
+    def _runs(self, claim: attempts.Claim, run: JobRun) -> bool:
+        """Whether this delivery runs the job it claimed: not a duplicate, finished or
+        quarantined job, nor one whose project holds all its slots (jobs/fairshare.py: the job
+        stepped back to wait). Jobs without a project skip the fair-share count."""
+        if claim.reason == "quarantined":
+            run.quarantined(claim.error or "worker lost repeatedly")
+        if not claim.run:
+            log.info(
+                "job %s: not running this delivery (%s, %s)", run.job_id, claim.reason, claim.state
+            )
+            return False
+        if run.project_key is None:
+            return True
+        try:
+            return fairshare.admit(
+                run.settings,
+                self.app,
+                job_id=run.job_id,
+                project_key=run.project_key,
+                attempt=run.attempt,
+            )
+        except Exception as exc:  # the limit is a share, not a safety net: run, as before it
+            log.warning("job %s: could not count its project's slots: %s", run.job_id, exc)
+            return True
 
     def _stop_consuming(self, queue: str) -> None:
         """This worker took a message of a paused queue: it missed the pause; stop it now."""

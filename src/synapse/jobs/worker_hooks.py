@@ -1,5 +1,6 @@
-"""Worker process hooks: message leases and the worker's presence in the main process, paused
-queues at every start of the consumer, fresh connections in the children."""
+"""Worker process hooks: message leases and the worker's presence in the main process (with
+the fair-share sweep), paused queues at every start of the consumer, fresh connections in the
+children."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from celery.worker import state
 
 from synapse.config import get_settings
 from synapse.db.engine import dispose_engines, session_scope
-from synapse.jobs import queues, workers
+from synapse.jobs import fairshare, queues, workers
 from synapse.jobs.redis_client import get_redis
 
 log = logging.getLogger("synapse.worker")
@@ -87,7 +88,8 @@ def _paused_now() -> set[str]:
 class Presence(threading.Thread):
     """Every few seconds: publish this worker's record (workers.py) and follow the paused
     queues from the database, in case a pause or resume broadcast was missed (the worker was
-    reconnecting to the broker at that moment, say)."""
+    reconnecting to the broker at that moment, say); every `fairshare.SWEEP_SECONDS`, send
+    again the jobs waiting for a project's share that a freed slot did not (a lost worker)."""
 
     def __init__(self, consumer: Any, configured: list[str]) -> None:
         super().__init__(name="synapse-presence", daemon=True)
@@ -97,6 +99,7 @@ class Presence(threading.Thread):
         self.configured = configured
         self.started_at = datetime.now(UTC)
         self.stop = threading.Event()
+        self.next_sweep = time.monotonic() + fairshare.SWEEP_SECONDS
 
     def consuming(self) -> list[str]:
         return workers.ordered(list(self.consumer.app.amqp.queues.consume_from))
@@ -142,6 +145,18 @@ class Presence(threading.Thread):
             workers.publish(self.settings, self.record())
         except Exception as exc:
             log.warning("could not publish this worker's record: %s", exc)
+        if time.monotonic() >= self.next_sweep:
+            self.next_sweep = time.monotonic() + fairshare.SWEEP_SECONDS
+            self.sweep_fair_share()
+
+    def sweep_fair_share(self) -> None:
+        try:
+            sent = fairshare.sweep(self.settings, self.consumer.app)
+        except Exception as exc:  # the database or Redis is away: the next sweep catches up
+            log.warning("could not sweep the jobs waiting for their project's share: %s", exc)
+            return
+        if sent:
+            log.info("fair share: sent %d waiting job(s) again", sent)
 
     def run(self) -> None:
         self.beat()

@@ -8,6 +8,7 @@ from typing import Any
 from celery import shared_task
 
 from synapse.config import get_settings
+from synapse.jobs import fairshare
 from synapse.jobs.task import JobTask
 from synapse.packages.chunk_render import ChunkRef, render_chunk
 from synapse.packages.options import package_job
@@ -29,7 +30,9 @@ def generate_package(
     attempt = self.job.attempt
 
     def dispatch(index: int) -> None:
-        render_package_chunk.apply_async(args=(job.job_id, attempt, index), queue=queue)
+        render_package_chunk.apply_async(
+            args=(job.job_id, attempt, index), kwargs={"project_id": project_id}, queue=queue
+        )
 
     return run_package(get_settings(), job, self.job, dispatch=dispatch, attempt=attempt)
 
@@ -40,10 +43,19 @@ def generate_package(
 @shared_task(  # type: ignore[untyped-decorator]
     name=CHUNK_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True
 )
-def render_package_chunk(job_id: str, attempt: int, index: int) -> bool:
-    """Draw chunk `index` of package job `job_id` (attempt `attempt`), unless someone is."""
+def render_package_chunk(
+    job_id: str, attempt: int, index: int, project_id: str | None = None
+) -> bool:
+    """Draw chunk `index` of package job `job_id` (attempt `attempt`), unless someone is, or
+    the package's project holds all its slots (fair share): then the package draws it itself."""
+    settings = get_settings()
     try:
-        return render_chunk(get_settings(), ChunkRef(job_id, attempt, index))
+        if not fairshare.helper_may_run(settings, project_id):
+            log.info(
+                "package %s: chunk %d left to the package (project at its limit)", job_id, index
+            )
+            return False
+        return render_chunk(settings, ChunkRef(job_id, attempt, index))
     except Exception:  # recorded on the board; the parent fails the package with it
         log.exception("package %s: chunk %d failed", job_id, index)
         return False
