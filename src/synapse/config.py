@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     # Fair share (docs/fair-share.md): no project holds more worker slots at once than this;
     # unset or 0: half the slots of the live workers (at least 1).
     project_concurrency: int | None = Field(default=None, ge=0)
+    # A scheduled job queued this many seconds after its run_at was missed (docs/scheduled-jobs.md).
+    schedule_missed_after: float = Field(default=10.0, ge=1)
     # Finished jobs older than this are deleted with their logs, uploads and files.
     job_retention_days: int = Field(default=30, ge=1)
     # The operators' audit trail is kept longer than the jobs it names.

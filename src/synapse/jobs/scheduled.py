@@ -15,9 +15,9 @@ finished. The claim also accepts a SCHEDULED job whose time has come (its delive
 mark), and never one whose time has not: a delivery that arrives early runs nothing, and the
 beat sends the job again on time. So a restart loses none, runs none twice and none early.
 
-A job released more than `MISSED_AFTER` seconds after its time was missed: the system (or its
-beat) was down then. It runs at once, with a warning in its log, a live event and a
-`schedule.missed` webhook delivery.
+A job released more than `SYNAPSE_SCHEDULE_MISSED_AFTER` (10) seconds after its time was
+missed: the system (or its beat) was down then. It runs at once, with a warning in its log, a
+live event and a `schedule.missed` webhook delivery.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ log = logging.getLogger("synapse.beat")
 
 MAX_AHEAD = timedelta(days=366)  # a job scheduled further ahead is almost surely a typo
 MAX_DELAY_SECONDS = int(MAX_AHEAD.total_seconds())
-MISSED_AFTER = 10.0  # seconds late at its release: nobody was there to send it on time
 POLL_SECONDS = 0.25  # the beat looks at least this often (a job submitted for "now + 1 s")
 BATCH = 500
 
@@ -140,7 +139,7 @@ def _late(row: Any, now: datetime) -> float:
 def _mark_queued(settings: Settings, rows: list[Any], now: datetime) -> int:
     """QUEUED (those still SCHEDULED), a log line each; a missed one also warns and tells its
     webhooks. The number of missed jobs."""
-    late = [row for row in rows if _late(row, now) > MISSED_AFTER]
+    late = [row for row in rows if _late(row, now) > settings.schedule_missed_after]
     late_ids = {row.id for row in late}
     with session_scope(settings) as session:
         session.execute(
@@ -153,7 +152,7 @@ def _mark_queued(settings: Settings, rows: list[Any], now: datetime) -> int:
                 "job_id": row.id,
                 "at": now,
                 "level": "WARNING" if row.id in late_ids else "INFO",
-                "message": _release_line(row, now),
+                "message": _release_line(row, now, missed=row.id in late_ids),
             }
             for row in rows
         ]
@@ -165,10 +164,10 @@ def _mark_queued(settings: Settings, rows: list[Any], now: datetime) -> int:
     return len(late)
 
 
-def _release_line(row: Any, now: datetime) -> str:
+def _release_line(row: Any, now: datetime, *, missed: bool) -> str:
     due = row.run_at.isoformat(timespec="seconds")
     late = _late(row, now)
-    if late > MISSED_AFTER:
+    if missed:
         return (
             f"Missed its time ({due}) by {late:.0f} s: the scheduler was not running then; "
             f"queued on {row.queue} at once"
@@ -180,7 +179,7 @@ def _publish(settings: Settings, row: Any, now: datetime, *, missed: bool) -> No
     event = events.job_event(
         job_id=row.id,
         action_type=events.STATE,
-        message=_release_line(row, now),
+        message=_release_line(row, now, missed=missed),
         state=states.QUEUED,
         percent=0,
         level="WARNING" if missed else "INFO",
