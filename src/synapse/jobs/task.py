@@ -31,6 +31,10 @@ class JobTask(Task):  # type: ignore[misc]
     Request = "synapse.jobs.request:JobRequest"
     # Automatic retries of transient faults; None: SYNAPSE_RETRY_MAX. A task may set its own.
     max_retries: int | None = None
+    # The job table says when a job started (and Flower hears the task-started event); a
+    # STARTED record in the result backend would be one more Redis write per job for nobody.
+    # The end result is still stored there, as for any Celery task.
+    track_started = False
     job: JobRun
 
     def _retry_limit(self) -> int:
@@ -60,21 +64,25 @@ class JobTask(Task):  # type: ignore[misc]
                 params["project_id"] = args[0]
         delivery = self.request.delivery_info or {}
         queue = delivery.get("routing_key") or "default"
+        worker = f"{self.request.hostname} pid {os.getpid()}"
         try:
+            # A waiting job of a queue that is not paused: claimed in one statement.
+            claim = attempts.claim_unpaused(settings, job_id=job_id, queue=queue, worker=worker)
             # The start gate: a job whose queue is paused does not start (jobs/queues.py).
-            if queues.hold_if_paused(
+            if claim is None and queues.hold_if_paused(
                 settings, job_id=job_id, queue=queue, task_name=self.name, params=params
             ):
                 self._stop_consuming(queue)
                 raise Ignore()
-            claim = attempts.claim_attempt(
-                settings,
-                job_id=job_id,
-                task_name=self.name,
-                params=params,
-                queue=queue,
-                worker=f"{self.request.hostname} pid {os.getpid()}",
-            )
+            if claim is None:
+                claim = attempts.claim_attempt(
+                    settings,
+                    job_id=job_id,
+                    task_name=self.name,
+                    params=params,
+                    queue=queue,
+                    worker=worker,
+                )
         except Ignore:
             raise
         except Exception as exc:
