@@ -178,3 +178,45 @@ def shot(page: Any, name: str) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / name), full_page=True)
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page (downloads accepted) that fails its test if the page opens a dialog; a
+    module that needs another kind of page defines its own `page`."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, reduced_motion="reduce", accept_downloads=True
+    )
+    page = context.new_page()
+    dialogs: list[str] = []
+
+    def refuse(dialog: Any) -> None:  # no page may pop up a dialog
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
+    yield page
+    context.close()
+    assert not dialogs, f"the page opened dialogs: {dialogs}"
+
+
+DONE = ("SUCCESS", "FAILURE", "CANCELLED")
+
+
+def call(ui: UpInstance, method: str, path: str, **kwargs: Any) -> Any:
+    """A call of the instance's API (`/api/v1` + path) that must succeed; its JSON."""
+    r = httpx.request(method, f"{ui.base_url}/api/v1{path}", timeout=30, **kwargs)
+    assert r.status_code < 300, r.text
+    return r.json() if r.content else None
+
+
+def finished(ui: UpInstance, job_id: str, *, what: str = "") -> dict[str, Any]:
+    """The job once it ended; it must have succeeded."""
+
+    def done() -> dict[str, Any] | None:
+        job: dict[str, Any] = call(ui, "GET", f"/jobs/{job_id}")
+        return job if job["state"] in DONE else None
+
+    job = wait_for(done, timeout=60, interval=0.2, what=what or f"job {job_id}")
+    assert job["state"] == "SUCCESS", job
+    return job

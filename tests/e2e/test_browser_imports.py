@@ -20,7 +20,7 @@ from tests.support.csvdata import assets_csv
 from tests.support.waiting import wait_for
 
 pytest.importorskip("playwright")
-from playwright.sync_api import Browser, Dialog, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 ADMIN = "adm-imp-5e2a9c71"
 MEMBER = "mem-imp-3d8b0f46"
@@ -33,22 +33,6 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpInstance]:
     instance = start(tmp_path_factory.mktemp("imports-ui"), "ui")
     yield instance
     instance.stop(signal.SIGTERM)
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
-    page = context.new_page()
-    dialogs: list[str] = []
-
-    def refuse(dialog: Dialog) -> None:  # no page may pop up a dialog
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", refuse)
-    yield page
-    context.close()
-    assert not dialogs, f"the page opened dialogs: {dialogs}"
 
 
 def workbook(rows: int, *, power: int) -> bytes:

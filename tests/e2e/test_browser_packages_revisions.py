@@ -10,21 +10,17 @@ import io
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import openpyxl
 import pypdf
 import pytest
 
-from tests.e2e.conftest import UpInstance, shot, start
+from tests.e2e.conftest import UpInstance, call, finished, shot, start
 from tests.support.csvdata import assets_csv
-from tests.support.waiting import wait_for
 
 pytest.importorskip("playwright")
-from playwright.sync_api import Browser, Dialog, Page, expect
+from playwright.sync_api import Page, expect
 
-DONE = ("SUCCESS", "FAILURE", "CANCELLED")
 PROJECT = "plant-rev"
 CHANGES = (  # tag, field, new value
     ("P-000003", "power_kw", "44"),
@@ -40,40 +36,10 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpInstance]:
     instance.stop(signal.SIGTERM)
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, reduced_motion="reduce", accept_downloads=True
-    )
-    page = context.new_page()
-    dialogs: list[str] = []
-
-    def refuse(dialog: Dialog) -> None:  # no page may pop up a dialog
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", refuse)
-    yield page
-    context.close()
-    assert not dialogs, f"the page opened dialogs: {dialogs}"
-
-
-def call(ui: UpInstance, method: str, path: str, **kwargs: Any) -> Any:
-    r = httpx.request(method, f"{ui.base_url}/api/v1{path}", timeout=30, **kwargs)
-    assert r.status_code < 300, r.text
-    return r.json() if r.content else None
-
-
 def import_csv(ui: UpInstance, content: bytes) -> None:
     files = {"file": ("plant.csv", content, "text/csv")}
     accepted = call(ui, "POST", "/ingestion/upload-csv", files=files, data={"project_id": PROJECT})
-
-    def done() -> dict[str, Any] | None:
-        job: dict[str, Any] = call(ui, "GET", f"/jobs/{accepted['job_id']}")
-        return job if job["state"] in DONE else None
-
-    job = wait_for(done, timeout=60, interval=0.2, what="the import")
-    assert job["state"] == "SUCCESS", job
+    finished(ui, accepted["job_id"], what="the import")
 
 
 def changed_csv() -> tuple[bytes, list[tuple[str, str, str, str]]]:

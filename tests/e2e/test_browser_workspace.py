@@ -9,20 +9,16 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import openpyxl
 import pytest
 
-from tests.e2e.conftest import UpInstance, shot, start
+from tests.e2e.conftest import UpInstance, call, finished, shot, start
 from tests.support.csvdata import assets_csv
-from tests.support.waiting import wait_for
 
 pytest.importorskip("playwright")
-from playwright.sync_api import Browser, Dialog, Page, expect
+from playwright.sync_api import Page, expect
 
-DONE = ("SUCCESS", "FAILURE", "CANCELLED")
 FINDINGS = "#finding-rows tbody tr.sev-row"
 
 
@@ -31,40 +27,6 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpInstance]:
     instance = start(tmp_path_factory.mktemp("workspace-ui"), "ui")
     yield instance
     instance.stop(signal.SIGTERM)
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, reduced_motion="reduce", accept_downloads=True
-    )
-    page = context.new_page()
-    dialogs: list[str] = []
-
-    def refuse(dialog: Dialog) -> None:  # no page may pop up a dialog
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", refuse)
-    yield page
-    context.close()
-    assert not dialogs, f"the page opened dialogs: {dialogs}"
-
-
-def call(ui: UpInstance, method: str, path: str, **kwargs: Any) -> Any:
-    r = httpx.request(method, f"{ui.base_url}/api/v1{path}", timeout=30, **kwargs)
-    assert r.status_code < 300, r.text
-    return r.json() if r.content else None
-
-
-def finished(ui: UpInstance, job_id: str) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        job: dict[str, Any] = call(ui, "GET", f"/jobs/{job_id}")
-        return job if job["state"] in DONE else None
-
-    job = wait_for(done, timeout=60, interval=0.2, what=f"job {job_id}")
-    assert job["state"] == "SUCCESS", job
-    return job
 
 
 def project_with_assets(ui: UpInstance, project: str, rows: int) -> None:

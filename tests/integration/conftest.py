@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.scheduled import BEAT_ENV
 from tests.support.services import postgres_database, redis_server
 from tests.support.system import EventCollector, System, running_system
 
@@ -39,3 +40,31 @@ def events(system: System) -> Iterator[EventCollector]:
     collector = EventCollector(system.ws_url)
     yield collector
     collector.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def sched_system(
+    request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    """A system with a beat (its lock short-lived) for the scheduled-job tests, per module."""
+    base: Path = tmp_path_factory.mktemp("scheduled")
+    if request.param == "sqlite":
+        url = f"sqlite:///{base / 'sqlite' / 'synapse.db'}"
+        with running_system(
+            "sched-sqlite",
+            database_url=url,
+            redis_url=redis_url,
+            base=base,
+            **BEAT_ENV,
+        ) as system:
+            system.spawn("beat", "beat")
+            yield system
+        return
+    with (
+        postgres_database() as url,
+        running_system(
+            "sched-pg", database_url=url, redis_url=redis_url, base=base, **BEAT_ENV
+        ) as system,
+    ):
+        system.spawn("beat", "beat")
+        yield system
