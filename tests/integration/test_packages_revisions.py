@@ -59,6 +59,11 @@ def test_revision_b_of_a_chunked_package_prints_the_changes_since_a(system: Syst
     snapshot = first["result"]["snapshot_file_id"]
     assert snapshot in {f.id for f in files_of(system, first["id"])}
     assert snapshot not in {f["id"] for f in first["result"]["files"]}
+    with system.client() as client:  # the job page offers the package's files, not its snapshot
+        page = client.get(f"/jobs/{first['id']}")
+    assert page.status_code == 200
+    assert f'/api/v1/files/{first["result"]["files"][0]["id"]}"' in page.text
+    assert f"/api/v1/files/{snapshot}" not in page.text
 
     # Another package type, made meanwhile, is not a revision of this one.
     index = make_package(system, key, {"package_type": "instrument_index"})

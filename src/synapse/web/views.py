@@ -177,9 +177,16 @@ def _job_context(session: SessionDep, job_id: str, principal: Principal) -> dict
         "log_total": log_total,
         "row_errors": errors,
         "row_error_total": error_total,
-        "files": files_of_job(session, job_id),
+        "files": _downloads(job, files_of_job(session, job_id)),
         "may_act": principal.is_admin or job.submitted_by == principal.id,
     }
+
+
+def _downloads(job: Any, files: list[Any]) -> list[Any]:
+    """A job's files to download: a package's snapshot of its asset values (what the next
+    revision compares with, packages/snapshots.py) is kept, not offered."""
+    snapshot = (job.result or {}).get("snapshot_file_id")
+    return [f for f in files if f.id != snapshot] if snapshot else files
 
 
 def _not_found(request: Request, principal: Principal, job_id: str) -> Response:
