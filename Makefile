@@ -22,9 +22,9 @@ migrate: install
 	$(BIN)/synapse migrate
 
 ## the whole suite: lint, types, unit, integration and end-to-end tests
-# Three test files at a time (pytest-xdist, a file stays in one process for its fixtures): the
+# Four test files at a time (pytest-xdist, a file stays in one process for its fixtures): the
 # integration and browser tests mostly wait on workers, Redis and browsers, not on the CPU.
-TEST_PROCESSES ?= 3
+TEST_PROCESSES ?= 4
 test: install lint typecheck
 	$(BIN)/pytest -q -n $(TEST_PROCESSES) --dist loadfile --durations=15 tests
 

@@ -150,7 +150,7 @@ def browser() -> Iterator[Any]:
     pytest.importorskip("playwright")
     from playwright.sync_api import expect, sync_playwright
 
-    # `make test` runs three test files at a time on two cores: what a page shows may take
+    # `make test` runs four test files at a time on two cores: what a page shows may take
     # longer than Playwright's default 5 s to appear. Still a deadline, never a sleep.
     expect.set_options(timeout=15_000)
 
