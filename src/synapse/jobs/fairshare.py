@@ -28,9 +28,6 @@ Jobs without a project are never limited and cost nothing here (`JobTask` skips 
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -44,6 +41,8 @@ from synapse.db.engine import session_scope, statement_scope
 from synapse.db.models import Job, QueueState, utcnow
 from synapse.jobs import events, states, store
 from synapse.jobs.broker import waiting_ids
+from synapse.jobs.project_limit import forget_limit as forget_limit
+from synapse.jobs.project_limit import project_limit
 from synapse.jobs.redis_client import get_redis
 
 log = logging.getLogger("synapse.jobs")
@@ -53,7 +52,6 @@ log = logging.getLogger("synapse.jobs")
 WAITING_PREFIX = "Waiting: project "
 SENT_PREFIX = "Queued: sent again, project "
 WAITING = (states.QUEUED, states.RETRYING)
-LIMIT_CACHE_SECONDS = 5.0  # the default limit follows the live workers this closely
 SWEEP_SECONDS = 10.0  # a worker's safety sweep runs at most this often
 RELEASE_BATCH = 200
 
@@ -75,52 +73,6 @@ def sent_message(project_key: str) -> str:
 def is_waiting(message: str | None) -> bool:
     """The job waits for its project's share (not for a paused queue)."""
     return bool(message) and str(message).startswith(WAITING_PREFIX)
-
-
-# -- the limit ---------------------------------------------------------------------------------
-
-_limit_lock = threading.Lock()
-_limit_cache: dict[tuple[int, str], tuple[float, int]] = {}
-
-
-def default_limit(slots: int) -> int:
-    """Half the slots of the system, at least 1."""
-    return max(1, slots // 2)
-
-
-def system_slots(settings: Settings) -> int:
-    """The worker slots of the system: the live workers' concurrency, summed (workers.py);
-    the configured concurrency of one worker when none is listed or Redis does not answer."""
-    from synapse.jobs.workers import list_workers
-
-    try:
-        slots = sum(max(0, w.concurrency) for w in list_workers(settings))
-    except (redis.RedisError, OSError) as exc:
-        log.warning("cannot list the workers for the project limit: %s", exc)
-        slots = 0
-    return slots or settings.worker_concurrency
-
-
-def project_limit(settings: Settings) -> int:
-    """SYNAPSE_PROJECT_CONCURRENCY, or (unset or 0) half the live slots, cached a few seconds."""
-    if settings.project_concurrency:
-        return settings.project_concurrency
-    key = (os.getpid(), settings.redis_prefix)
-    now = time.monotonic()
-    with _limit_lock:
-        cached = _limit_cache.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-    limit = default_limit(system_slots(settings))
-    with _limit_lock:
-        _limit_cache[key] = (now + LIMIT_CACHE_SECONDS, limit)
-    return limit
-
-
-def forget_limit() -> None:
-    """Drop the cached default limits (tests)."""
-    with _limit_lock:
-        _limit_cache.clear()
 
 
 # -- the statements ----------------------------------------------------------------------------

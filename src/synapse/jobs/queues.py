@@ -7,10 +7,11 @@ The database row (`queue_states`) is the truth of a pause. Three things act on i
 - every worker reads the paused queues whenever its consumer (re)starts — at start and after a
   broker reconnect — and again every few seconds (`jobs.worker_hooks`), so a restarted worker, a
   restarted Redis or a worker that joins later does not consume a paused queue;
-- the start gate (`hold_if_paused`, called by `JobTask` before it claims a delivery): a job whose
-  queue is paused when its delivery arrives does not start. It stays QUEUED (or RETRYING), is
-  marked held, and its message is acknowledged, so nothing is redelivered in a loop; `release`
-  (on resume) sends the held jobs again, oldest first.
+- the start gate: `JobTask` claims a delivery with an UPDATE that also asks that its queue is
+  not paused (attempts.claim_unpaused); when that claims nothing it calls `hold_if_paused`: a
+  job whose queue is paused when its delivery arrives does not start. It stays QUEUED (or
+  RETRYING), is marked held, and its message is acknowledged, so nothing is redelivered in a
+  loop; `release` (on resume) sends the held jobs again, oldest first.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def paused_queues(session: Session) -> set[str]:
 
 
 def is_paused(settings: Settings, queue: str) -> bool:
-    """One primary-key read (the start gate runs it for every delivery)."""
+    """One primary-key read (the start gate's closer look, and the re-check after a mark)."""
     with statement_scope(settings) as conn:
         return bool(conn.execute(_PAUSED, {"b_name": queue}).scalar())
 
