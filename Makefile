@@ -24,9 +24,11 @@ migrate: install
 ## the whole suite: lint, types, unit, integration and end-to-end tests
 # Four test files at a time (pytest-xdist, a file stays in one process for its fixtures): the
 # integration and browser tests mostly wait on workers, Redis and browsers, not on the CPU.
+# Then the few tests of a timing promise (marked `alone`), with nothing else on the machine.
 TEST_PROCESSES ?= 4
 test: install lint typecheck
-	$(BIN)/pytest -q -n $(TEST_PROCESSES) --dist loadfile --durations=15 tests
+	$(BIN)/pytest -q -n $(TEST_PROCESSES) --dist loadfile --durations=15 -m "not alone" tests
+	$(BIN)/pytest -q -m alone tests
 
 unit: install
 	$(BIN)/pytest -q tests/unit

@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import or_, select
 
 from synapse.db.engine import session_scope
 from synapse.db.models import Job, JobLog
@@ -32,11 +33,14 @@ def _soon() -> datetime:
     return datetime.now(UTC) + timedelta(seconds=1)
 
 
+@pytest.mark.alone
 def test_a_thousand_jobs_start_on_time(sched_system: System) -> None:
     """1,000 jobs due 5-15 s ahead: SCHEDULED, nothing in Redis until due; the beat queues each
     within a second of its time; each runs once, never before its time. (How soon after its
     time each one starts depends on the workers' throughput as well: `make bench-scheduled`
-    measures it on a quiet machine; a test run shares the machine with other tests.)"""
+    measures it on a quiet machine.) A deadline of one second is a promise about this system,
+    not about a machine that four other test files load at once (there a beat was once held
+    up for 3 s): `make test` runs it after the others, alone (the `alone` mark)."""
     system = sched_system
     key = f"{system.settings.redis_prefix}:stamps:{uuid.uuid4().hex[:6]}"
     due = schedule_many(system, key, COUNT)
@@ -57,22 +61,35 @@ def test_a_thousand_jobs_start_on_time(sched_system: System) -> None:
         assert len(runs[job_id]) == 1, f"{job_id} ran {len(runs[job_id])} times"
         assert job.started_at is not None and job.started_at >= run_at, "started early"
         assert runs[job_id][0] >= run_at.timestamp(), "ran early"
-    with session_scope(system.settings) as session:
-        released = dict(
-            session.execute(
-                select(JobLog.job_id, JobLog.at).where(
-                    JobLog.job_id.in_(ids), JobLog.message.like("Due at%")
-                )
-            ).all()
-        )
-    assert set(released) == ids, "each one queued by the beat, none missed"
+
+    def release_lines() -> dict[str, datetime] | None:
+        # The beat writes a job's line after sending it: the last ones may still be coming.
+        with session_scope(system.settings) as session:
+            lines = dict(
+                session.execute(
+                    select(JobLog.job_id, JobLog.at).where(
+                        JobLog.job_id.in_(ids),
+                        or_(
+                            JobLog.message.like("Due at%"),
+                            JobLog.message.like("Missed its time%"),
+                        ),
+                    )
+                ).all()
+            )
+        return lines if set(lines) == ids else None
+
+    released = wait_for(release_lines, timeout=10, what="each one queued by the beat")
     gaps = sorted((released[i] - due[i]).total_seconds() for i in ids)
     starts = sorted((jobs[i].started_at - due[i]).total_seconds() for i in ids)  # type: ignore[operator]
-    print(
+    late = sorted((due[i], released[i]) for i in ids if (released[i] - due[i]).total_seconds() > 1)
+    summary = (
         f"{COUNT} scheduled jobs: queued after their time p50 {gaps[COUNT // 2]:.3f} s, "
-        f"max {gaps[-1]:.3f} s; started p50 {starts[COUNT // 2]:.3f} s, max {starts[-1]:.3f} s"
+        f"p99 {gaps[COUNT * 99 // 100]:.3f} s, max {gaps[-1]:.3f} s; started p50 "
+        f"{starts[COUNT // 2]:.3f} s, max {starts[-1]:.3f} s; {len(late)} queued over 1 s late"
+        + (f", due {late[0][0]:%H:%M:%S.%f} to {late[-1][0]:%H:%M:%S.%f}" if late else "")
     )
-    assert gaps[0] >= 0 and gaps[-1] <= LATE_LIMIT, f"queued {gaps[-1]:.2f} s after its time"
+    print(summary)
+    assert gaps[0] >= 0 and gaps[-1] <= LATE_LIMIT, summary
 
 
 def test_api_schedule_list_and_cancel(sched_system: System) -> None:
@@ -144,8 +161,17 @@ def test_missed_while_down_runs_at_once(sched_system: System) -> None:
         system.spawn("beat", "beat")
     done = wait_for(lambda: all_finished(system, {job.id}), timeout=30, what="the missed job")
     assert done[job.id].attempts == 1
-    with session_scope(system.settings) as session:
-        lines = session.execute(
-            select(JobLog.level, JobLog.message).where(JobLog.job_id == job.id)
-        ).all()
-    assert any(level == "WARNING" and "Missed its time" in text for level, text in lines), lines
+
+    def missed_line() -> list[tuple[str, str]] | None:
+        # The beat sends a job before it marks it QUEUED and writes its log line (a crash in
+        # between must leave it SCHEDULED, to be sent again), so a fast worker may finish the
+        # job before that line is committed.
+        with session_scope(system.settings) as session:
+            lines = session.execute(
+                select(JobLog.level, JobLog.message).where(JobLog.job_id == job.id)
+            ).all()
+        found = [(level, text) for level, text in lines if "Missed its time" in text]
+        return found or None
+
+    found = wait_for(missed_line, timeout=10, what="the missed line in the job's log")
+    assert [level for level, _text in found] == ["WARNING"], found
