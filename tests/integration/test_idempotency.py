@@ -4,14 +4,21 @@ request is sent."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
+from synapse import idempotency
+from synapse.db.engine import session_scope
+from synapse.db.models import IdempotencyKey, utcnow
+from synapse.jobs.service import submit_job
 from tests.support.csvdata import assets_csv
 from tests.support.system import System, running_system
 from tests.support.waiting import wait_for
@@ -71,6 +78,94 @@ def test_twenty_concurrent_uploads_with_one_key_make_one_job(system: System) -> 
         )
     assert other.status_code == 409, other.text
     assert key in other.json()["detail"]
+    assert _project_jobs(system, project) == 1
+
+
+def _claim(system: System, key: str, mark: str) -> idempotency.Claim:
+    """A claim of `key` as the edge makes it, for a request whose fingerprint is `mark` * 64."""
+    return idempotency.claim(
+        system.settings,
+        principal="anonymous",
+        key=key,
+        fingerprint=mark * 64,
+        method="POST",
+        path="/api/v1/ingestion/upload-csv",
+    )
+
+
+def test_a_request_that_died_after_making_its_job_is_answered_with_that_job(
+    system: System,
+) -> None:
+    """The API stopped between writing the job and storing its answer: the key's row already
+    names the job (written in the job's own transaction), so a retry after the takeover time
+    answers with that job, replayed byte for byte afterwards, and never makes a second one."""
+    project, key = f"idem-{uuid.uuid4().hex[:8]}", _key()
+    owned = _claim(system, key, "f")
+    assert isinstance(owned, idempotency.Owned)
+    with idempotency.holding(owned):  # as the edge does around the route
+        job = submit_job(
+            settings=system.settings,
+            celery=system.celery(),
+            task_name="test.stamp",
+            params={"key": f"{system.settings.redis_prefix}:stamps:{key}", "project_id": project},
+            project_key=project,
+        )
+    # No answer stored: the process "died" here. The row names the job all the same.
+    with session_scope(system.settings) as session:
+        row = session.scalars(select(IdempotencyKey).where(IdempotencyKey.key == key)).one()
+        assert (row.job_id, row.status_code) == (job.id, None)
+        assert _claim(system, key, "f") == idempotency.Pending()
+        row.created_at = utcnow() - idempotency.ABANDONED - timedelta(seconds=5)
+
+    retries = [_claim(system, key, "f") for _ in range(2)]
+    assert all(isinstance(got, idempotency.Answer) for got in retries), retries
+    assert retries[0] == retries[1]  # stored: the same bytes every time
+    answer = retries[0]
+    assert isinstance(answer, idempotency.Answer) and answer.status_code == 202
+    body = json.loads(answer.body)
+    assert body["job_id"] == job.id and "lost" in body["message"], body
+    other = _claim(system, key, "0")
+    assert isinstance(other, idempotency.Mismatch)
+    assert _project_jobs(system, project) == 1
+
+
+def test_an_upload_whose_answer_was_lost_is_answered_over_http_with_its_job(
+    system: System,
+) -> None:
+    """The same, through the API: an upload's stored answer is taken away (as a crash before it
+    was stored would leave the row) and the claim aged past the takeover time; the retry gets
+    202 with the first job, `Idempotent-Replayed: true`, and the project still has one job."""
+    project, key = f"idem-{uuid.uuid4().hex[:8]}", _key()
+    content = assets_csv(5)
+
+    def upload(client: httpx.Client) -> httpx.Response:
+        return client.post(
+            "/api/v1/ingestion/upload-csv",
+            files={"file": ("plant.csv", content, "text/csv")},
+            data={"project_id": project},
+            headers={KEY: key},
+        )
+
+    with system.client() as client:
+        first = upload(client)
+        assert first.status_code == 202, first.text
+        with session_scope(system.settings) as session:
+            session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.key == key)
+                .values(
+                    status_code=None,
+                    body=None,
+                    media_type=None,
+                    completed_at=None,
+                    created_at=utcnow() - idempotency.ABANDONED - timedelta(seconds=5),
+                )
+            )
+        again = upload(client)
+        assert again.status_code == 202, again.text
+        assert again.json()["job_id"] == first.json()["job_id"]
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        assert upload(client).content == again.content
     assert _project_jobs(system, project) == 1
 
 

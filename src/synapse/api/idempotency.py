@@ -132,7 +132,8 @@ async def _run_owned(
     request: Request, handler: Handler, settings: Settings, owned: idempotency.Owned
 ) -> Response:
     try:
-        response = await handler(request)
+        with idempotency.holding(owned):
+            response = await handler(request)
     except BaseException:
         await run_in_threadpool(idempotency.release, settings, owned)
         raise

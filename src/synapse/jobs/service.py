@@ -9,7 +9,7 @@ from typing import Any
 
 from celery import Celery
 
-from synapse import audit
+from synapse import audit, idempotency
 from synapse.config import QUEUES, Settings
 from synapse.db.engine import session_scope
 from synapse.db.models import Job
@@ -81,6 +81,7 @@ def submit_job(
         )
         if audit_entry is not None:
             audit.record(session, **audit_entry)
+        idempotency.link_job(session, job.id)  # a no-op outside a request with a key
     if run_at is not None:
         _state_event(settings, job, f"{job.type} {scheduled.scheduled_message(run_at).lower()}")
         return job
