@@ -1,21 +1,20 @@
-"""Unit tests of synapse.imports.mapping: property names, synonyms, column plans, header rows."""
+"""Unit tests of synapse.imports.mapping and .headers: property names, synonyms, column plans,
+header rows."""
 
 from __future__ import annotations
 
 import pytest
 
 from synapse.errors import InvalidInput
-from synapse.imports.mapping import (
+from synapse.imports.headers import (
     MAX_PROPERTY_NAME,
     TAG_SYNONYMS,
     TYPE_SYNONYMS,
-    ColumnPlan,
     auto_target,
-    find_header_row,
     header_key,
-    plan_columns,
     property_name,
 )
+from synapse.imports.mapping import ColumnPlan, find_header_row, plan_columns
 
 
 def invalid(header: list[str], mapping: dict[str, str | None] | None = None) -> str:

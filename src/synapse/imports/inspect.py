@@ -16,7 +16,8 @@ from synapse.db.engine import session_scope
 from synapse.db.models import Project
 from synapse.errors import InvalidInput
 from synapse.imports import mappings
-from synapse.imports.mapping import auto_target, find_header_row, plan_columns
+from synapse.imports.headers import auto_target
+from synapse.imports.mapping import find_header_row, plan_columns
 from synapse.imports.table import (
     HEADER_WITHIN,
     SAMPLE_ROWS,

@@ -6,7 +6,8 @@ file's header → ``"tag"``, ``"type"``, ``"prop:<name>"`` or ``None`` to ignore
 may name some columns; every other column follows the automatic rule:
 
 * a tag synonym (``TAG_SYNONYMS``) → ``"tag"``, a type synonym (``TYPE_SYNONYMS``) →
-  ``"type"``; matching ignores case, spaces, punctuation and units in brackets;
+  ``"type"``; matching ignores case, spaces, punctuation and units in brackets (the header
+  text itself, synonyms and property names: `synapse.imports.headers`);
 * any other named column → ``"prop:" + property_name(header)``;
 * a blank header, or one with no letter or digit ("—"), names no column: its cells must be
   empty (``ColumnPlan.unnamed``).
@@ -19,70 +20,30 @@ error naming the columns. Pure logic: no I/O, no database.
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from itertools import islice
-from typing import TypeGuard
 
 from synapse.errors import InvalidInput
+from synapse.imports.headers import (
+    PROP_PREFIX,
+    TAG,
+    TARGETS_HELP,
+    TYPE,
+    and_list,
+    auto_target,
+    is_prop,
+    listing,
+    name_problem,
+    normal,
+    property_name,
+    quoted,
+    tag_examples,
+    trim,
+)
 
-TAG = "tag"
-TYPE = "type"
-PROP_PREFIX = "prop:"
-MAX_PROPERTY_NAME = 100
 HEADER_SEARCH_ROWS = 20
-# Headers listed in an error message before "… (N more)".
-SHOWN_HEADERS = 30
-SHOWN_TEXT = 60
-
-# Spellings only need to differ after dropping case, spaces, punctuation and bracketed units:
-# "tag no", "Tag-No", "tag_no" and "TAG NO." are one entry. Extend freely.
-TAG_SYNONYMS: tuple[str, ...] = (
-    "tag",
-    "tag no.",
-    "tag number",
-    "asset tag",
-    "equipment tag",
-    "instrument tag",
-    "item tag",
-    "tag id",
-    "tag name",
-    "tag #",
-    "tag no",
-    "tagno",
-    "tag_no",
-    "tag-no",
-    "tag nr.",
-    "item no",
-    "item number",
-    "equipment no",
-    "equipment number",
-    "equipment nr.",
-)
-# Not "class" (an insulation or pressure class) nor "category": those stay properties.
-TYPE_SYNONYMS: tuple[str, ...] = (
-    "type",
-    "asset type",
-    "equipment type",
-    "instrument type",
-    "item type",
-    "device type",
-    "object type",
-    "kind",
-)
-# Symbols that carry meaning in a unit and become a word in a property name; any other
-# symbol (°, #, /, …) is dropped like punctuation.
-SYMBOL_WORDS: Mapping[str, str] = {"%": "pct", "‰": "permille"}
-
-_BRACKETS = re.compile(r"\[([^\[\]]*)\]|\(([^()]*)\)")
-# Every run of characters that are not (Unicode) letters or digits; `_` included.
-_NON_ALNUM = re.compile(r"[\W_]+")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_TARGETS_HELP = "a target must be tag, type, prop:<name> or null"
 
 
 class _Claim(IntEnum):
@@ -118,53 +79,6 @@ class ColumnPlan:
         return tuple(name for _, name in self.props)
 
 
-def property_name(header: str) -> str:
-    """The property name a header becomes; "" when it has no letter or digit.
-
-    Lowercase; units in square brackets or parentheses move to the end as a suffix; "%"
-    becomes "pct"; every run of characters that are not letters or digits (Unicode letters
-    and digits count, so "Ölstand", "µ" and "²" stay) becomes one "_", stripped at both ends.
-    Other symbols are dropped, so degrees go: "Temp [°C]" → "temp_c".
-
-    >>> property_name("Rated Power [kW]"), property_name("Load [%]"), property_name("power_kw")
-    ('rated_power_kw', 'load_pct', 'power_kw')
-    """
-    text = unicodedata.normalize("NFC", header.replace("\ufeff", "")).lower()
-    units = [m.group(1) if m.group(1) is not None else m.group(2) for m in _BRACKETS.finditer(text)]
-    text = " ".join([_BRACKETS.sub(" ", text), *units])
-    for symbol, word in SYMBOL_WORDS.items():
-        text = text.replace(symbol, f" {word} ")
-    return _NON_ALNUM.sub("_", text).strip("_")
-
-
-def _match_key(header: str) -> str:
-    """Letters and digits outside brackets, lowercase ("Tag No. [-]" → "tagno")."""
-    text = unicodedata.normalize("NFC", header).lower()
-    outside = _NON_ALNUM.sub("", _BRACKETS.sub(" ", text))
-    return outside or _NON_ALNUM.sub("", text)
-
-
-_TAG_KEYS = frozenset(_match_key(s) for s in TAG_SYNONYMS)
-_TYPE_KEYS = frozenset(_match_key(s) for s in TYPE_SYNONYMS)
-
-
-def auto_target(header: str) -> str | None:
-    """The automatic target of a header: "tag", "type", "prop:<name>", or None if unnamed."""
-    key = _match_key(header)
-    if key in _TAG_KEYS:
-        return TAG
-    if key in _TYPE_KEYS:
-        return TYPE
-    name = property_name(header)
-    return PROP_PREFIX + name if name else None
-
-
-def header_key(header: Sequence[str]) -> str:
-    """A stable key of a file layout: the same for headers differing in case or spacing only."""
-    names = [n for h in header if (n := _normal(h))]
-    return hashlib.sha256("\x1f".join(names).encode()).hexdigest()[:32]
-
-
 def plan_columns(
     header: Sequence[str], mapping: Mapping[str, str | None] | None = None
 ) -> ColumnPlan:
@@ -175,7 +89,7 @@ def plan_columns(
     target, a header repeated and not ignored, two columns with the same target, and no
     column for the tag or the type.
     """
-    trimmed = tuple(_trim(h) for h in header)
+    trimmed = tuple(trim(h) for h in header)
     mapped = _Mapping.of(mapping).apply(trimmed)
     auto, claims = _automatic(trimmed)
     targets = list(auto)
@@ -193,7 +107,7 @@ def plan_columns(
     return ColumnPlan(
         tag=targets.index(TAG),
         type=targets.index(TYPE),
-        props=tuple((i, t.removeprefix(PROP_PREFIX)) for i, t in enumerate(targets) if _is_prop(t)),
+        props=tuple((i, t.removeprefix(PROP_PREFIX)) for i, t in enumerate(targets) if is_prop(t)),
         ignored=tuple(i for i, t in enumerate(targets) if t is None),
         unnamed=unnamed,
         mapping={trimmed[i]: t for i, t in enumerate(targets) if i not in unnamed},
@@ -220,7 +134,7 @@ def find_header_row(
     known = _Mapping.of(mapping)
     first_with_tag: int | None = None
     for index, (_, cells) in enumerate(islice(rows, max(within, 0))):
-        found = {known.target(_trim(cell)) for cell in cells}
+        found = {known.target(trim(cell)) for cell in cells}
         if TAG in found:
             if TYPE in found:
                 return index
@@ -230,8 +144,8 @@ def find_header_row(
         return first_with_tag
     if not rows:
         raise InvalidInput("the file is empty: it has no header row")
-    looked = [f"{_q(k)} (from the mapping)" for k, t in known.targets.items() if t == TAG]
-    looked += _tag_examples()
+    looked = [f"{quoted(k)} (from the mapping)" for k, t in known.targets.items() if t == TAG]
+    looked += tag_examples()
     raise InvalidInput(
         f"no header row found in the first {min(within, len(rows))} rows: none of them names "
         f"a tag column (looked for {', '.join(looked)}, …); give header_row or map a column "
@@ -253,7 +167,7 @@ class _Mapping:
     def of(cls, mapping: Mapping[str, str | None] | None) -> _Mapping:
         targets: dict[str, str | None] = {}
         for raw_key, raw_target in (mapping or {}).items():
-            key = _trim(raw_key)
+            key = trim(raw_key)
             if not key:
                 raise InvalidInput(
                     "the mapping names a column with an empty header; a column without a "
@@ -261,11 +175,11 @@ class _Mapping:
                 )
             target = _checked_target(key, raw_target)
             if key in targets and targets[key] != target:
-                raise InvalidInput(f"the mapping names the column {_q(key)} twice")
+                raise InvalidInput(f"the mapping names the column {quoted(key)} twice")
             targets[key] = target
         by_normal: dict[str, list[str]] = {}
         for key in targets:
-            by_normal.setdefault(_normal(key), []).append(key)
+            by_normal.setdefault(normal(key), []).append(key)
         return cls(targets, by_normal)
 
     def keys_for(self, header: str) -> list[str]:
@@ -274,11 +188,11 @@ class _Mapping:
             return []
         if header in self.targets:
             return [header]
-        keys = self.by_normal.get(_normal(header), [])
+        keys = self.by_normal.get(normal(header), [])
         if len({self.targets[k] for k in keys}) > 1:
             raise InvalidInput(
-                f"the mapping keys {_and(keys)} all name the column {_q(header)} but give it "
-                "different targets"
+                f"the mapping keys {and_list(keys)} all name the column {quoted(header)} "
+                "but give it different targets"
             )
         return keys
 
@@ -299,8 +213,8 @@ class _Mapping:
         if unused:
             which = "columns" if len(unused) > 1 else "a column"
             raise InvalidInput(
-                f"the mapping names {which} the file does not have: {_and(unused)} "
-                f"(the header has: {_listing(header)})"
+                f"the mapping names {which} the file does not have: {and_list(unused)} "
+                f"(the header has: {listing(header)})"
             )
         return mapped
 
@@ -309,28 +223,16 @@ def _checked_target(key: str, target: object) -> str | None:
     if target is None:
         return None
     if not isinstance(target, str):
-        raise InvalidInput(f"the mapping for {_q(key)} is {target!r}: {_TARGETS_HELP}")
+        raise InvalidInput(f"the mapping for {quoted(key)} is {target!r}: {TARGETS_HELP}")
     if target in (TAG, TYPE):
         return target
     if not target.startswith(PROP_PREFIX):
-        raise InvalidInput(f"the mapping for {_q(key)} is {_q(target)}: {_TARGETS_HELP}")
+        raise InvalidInput(f"the mapping for {quoted(key)} is {quoted(target)}: {TARGETS_HELP}")
     name = target.removeprefix(PROP_PREFIX).strip()
-    problem = _name_problem(name)
+    problem = name_problem(name)
     if problem:
-        raise InvalidInput(f"the mapping for {_q(key)} is {_q(target)}: {problem}")
+        raise InvalidInput(f"the mapping for {quoted(key)} is {quoted(target)}: {problem}")
     return PROP_PREFIX + name
-
-
-def _name_problem(name: str) -> str | None:
-    if not name:
-        return "the property name is empty (write prop:<name>)"
-    if len(name) > MAX_PROPERTY_NAME:
-        return f"the property name is longer than {MAX_PROPERTY_NAME} characters"
-    if _CONTROL.search(name):
-        return "the property name contains control characters"
-    if name.lower() in (TAG, TYPE):
-        return f"{_q(name)} cannot be a property name; map the column to {name.lower()} instead"
-    return None
 
 
 # -- planning -----------------------------------------------------------------------------
@@ -379,7 +281,7 @@ def _check_repeated_headers(header: tuple[str, ...], targets: list[str | None]) 
     for h, target in zip(header, targets, strict=True):
         if target is None:
             continue
-        name = _normal(h)
+        name = normal(h)
         seen[name] = seen.get(name, 0) + 1
         if seen[name] == 2:
             repeated.append(name)
@@ -395,17 +297,17 @@ def _check_properties(
 ) -> None:
     by_name: dict[str, list[int]] = {}
     for i, target in enumerate(targets):
-        if _is_prop(target):
+        if is_prop(target):
             by_name.setdefault(target, []).append(i)
     for columns in by_name.values():
         if len(columns) > 1:
             raise InvalidInput(_conflict_message(header, targets, columns))
     for target, (i, *_) in by_name.items():
         name = target.removeprefix(PROP_PREFIX)
-        problem = None if i in mapped else _name_problem(name)
+        problem = None if i in mapped else name_problem(name)
         if problem:
             raise InvalidInput(
-                f"the column {_q(header[i])} becomes the property {_q(name)}: {problem}; "
+                f"the column {quoted(header[i])} becomes the property {quoted(name)}: {problem}; "
                 "map it to prop:<name> or to null"
             )
 
@@ -420,17 +322,17 @@ def _check_required(header: tuple[str, ...], targets: list[str | None]) -> None:
     else:
         problem = f"no column for the asset {missing[0]}: map one of the file's columns to "
         problem += missing[0]
-    raise InvalidInput(f"{problem} (the header has: {_listing(header)})")
+    raise InvalidInput(f"{problem} (the header has: {listing(header)})")
 
 
 def _conflict_message(
     header: tuple[str, ...], targets: list[str | None], columns: list[int]
 ) -> str:
     target = targets[columns[0]] or ""
-    what = f"the property {_q(target.removeprefix(PROP_PREFIX))}" if _is_prop(target) else target
+    what = f"the property {quoted(target.removeprefix(PROP_PREFIX))}" if is_prop(target) else target
     both = "both" if len(columns) == 2 else "all"
     return (
-        f"columns {_and(header[i] for i in columns)} {both} map to {what}; keep one and map "
+        f"columns {and_list(header[i] for i in columns)} {both} map to {what}; keep one and map "
         "the others to something else or to null"
     )
 
@@ -439,52 +341,6 @@ def _given_row(rows: Sequence[tuple[int, list[str]]], header_row: int) -> int:
     if header_row < 1:
         raise InvalidInput(f"header_row is a row number from 1, not {header_row}")
     for index, (row_no, cells) in enumerate(rows):
-        if row_no == header_row and any(_trim(c) for c in cells):
+        if row_no == header_row and any(trim(c) for c in cells):
             return index
     raise InvalidInput(f"row {header_row} is empty; the header row must name the columns")
-
-
-# -- text ---------------------------------------------------------------------------------
-
-
-def _trim(header: str) -> str:
-    return header.replace("\ufeff", "").strip()
-
-
-def _normal(header: str) -> str:
-    """Lowercase, whitespace runs as one space, trimmed (as headers were matched before)."""
-    text = unicodedata.normalize("NFC", header.replace("\ufeff", ""))
-    return " ".join(text.split()).lower()
-
-
-def _is_prop(target: str | None) -> TypeGuard[str]:
-    return target is not None and target.startswith(PROP_PREFIX)
-
-
-def _q(text: str) -> str:
-    """A header or value quoted for a message: control characters escaped, long text cut."""
-    shown = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    if len(shown) > SHOWN_TEXT:
-        shown = shown[:SHOWN_TEXT] + "…"
-    return f"'{shown}'"
-
-
-def _and(texts: Iterable[str]) -> str:
-    quoted = [_q(t) for t in texts]
-    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
-
-
-def _listing(header: Sequence[str]) -> str:
-    named = [h for h in header if h]
-    if not named:
-        return "nothing"
-    shown = ", ".join(named[:SHOWN_HEADERS])
-    more = len(named) - SHOWN_HEADERS
-    return f"{shown}, … ({more} more)" if more > 0 else shown
-
-
-def _tag_examples(count: int = 6) -> list[str]:
-    examples: dict[str, str] = {}
-    for synonym in TAG_SYNONYMS:
-        examples.setdefault(_match_key(synonym), synonym.title())
-    return list(examples.values())[:count]

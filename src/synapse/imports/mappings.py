@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from synapse.db.models import ImportMapping, utcnow
-from synapse.imports.mapping import ColumnPlan, header_key
+from synapse.imports.headers import header_key
+from synapse.imports.mapping import ColumnPlan
 
 
 def remember(
