@@ -2,7 +2,8 @@
 
 30 imports, uploaded through both APIs, run on all three workers; a WebSocket client on each
 API process sees every job's events; one worker is SIGKILLed (its whole process group) while it
-runs an import, and all 30 still finish once, with exact row counts.
+runs an import (the uploads still going on), and all 30 still finish once, with exact row
+counts.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -129,8 +131,12 @@ def test_two_apis_three_workers_one_killed_mid_run(cluster: System) -> None:
         EventCollector(second_url.replace("http", "ws") + "/ws/logs"),
     ]
     try:
-        rows, expected = upload_all(cluster, [cluster.base_url, second_url])
-        victim, doomed = kill_a_worker_mid_job(cluster)
+        # The uploads go on while a worker is picked and killed: with imports this quick, every
+        # job could have ended before the last upload, leaving none to kill mid-run.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            uploading = pool.submit(upload_all, cluster, [cluster.base_url, second_url])
+            victim, doomed = kill_a_worker_mid_job(cluster)
+            rows, expected = uploading.result(timeout=300)
         jobs = wait_all_ended(cluster, expected, doomed["id"])
     finally:
         for watcher in watchers:
