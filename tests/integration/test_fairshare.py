@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -58,15 +58,22 @@ def jobs_of(system: System, project: str) -> list[Job]:
         )
 
 
+# A job's `started_at` is its claim; it counts its project's running jobs just after, and only
+# then runs or steps back. So a job may be claimed while the previous one writes its end state
+# and still be admitted (the count, a moment later, finds that one ended): their starts and
+# ends may cross by the claim-to-count time, a few milliseconds (1.4 ms seen in CI). Two
+# packages of 2,000 assets side by side would overlap by seconds.
+CLAIM_TO_COUNT = timedelta(seconds=0.25)
+
+
 def never_side_by_side(jobs: list[Job]) -> None:
     """The attempts that ran (a stepped-back one keeps no start) did not overlap."""
     ran = sorted((j for j in jobs if j.started_at is not None), key=lambda j: str(j.started_at))
     for first, second in itertools.pairwise(ran):
         assert first.finished_at is not None, f"{first.id} still runs while {second.id} started"
-        assert second.started_at is not None and first.finished_at <= second.started_at, (
-            first.id,
-            second.id,
-        )
+        assert second.started_at is not None, second.id
+        overlap = first.finished_at - second.started_at
+        assert overlap <= CLAIM_TO_COUNT, (first.id, second.id, overlap.total_seconds())
 
 
 def test_a_project_of_many_packages_does_not_keep_another_project_waiting(
