@@ -16,7 +16,8 @@ from sqlalchemy import Table, Update, and_, bindparam, exists, or_, select, upda
 from sqlalchemy.orm import Session
 
 from synapse.config import Settings
-from synapse.db.engine import session_scope, statement_scope
+from synapse.db import hot
+from synapse.db.engine import session_scope
 from synapse.db.models import Job, QueueState, utcnow
 from synapse.jobs import states
 from synapse.jobs.store import add_job, add_log_line
@@ -44,7 +45,8 @@ class Claim:
 
 # The hot path of a job's life as prebuilt Core statements: parameters are bound at each call;
 # the statement, its cache key and its compiled form are made once per process. Each is one
-# statement, run as a transaction of its own (`statement_scope`).
+# statement, run as a transaction of its own (`hot.run`: in a worker's pool process on
+# PostgreSQL, straight on a connection the process keeps; see db/hot.py).
 _jobs = cast(Table, Job.__table__)
 _c = _jobs.c
 _now = bindparam("b_now", type_=_c.heartbeat_at.type)
@@ -138,10 +140,9 @@ def claim_attempt(
     (duplicate, lost worker, finished, cancelled, no row yet) reads the row first.
     """
     now = utcnow()
-    with statement_scope(settings) as conn:
-        row = conn.execute(
-            _CLAIM_WAITING, {"b_id": job_id, "b_now": now, "b_worker": worker}
-        ).one_or_none()
+    row = hot.run(
+        settings, _CLAIM_WAITING, {"b_id": job_id, "b_now": now, "b_worker": worker}
+    ).one_or_none()
     if row is not None:
         job_type, project_key, attempts = row
         reason = "new" if attempts == 1 else "retry"
@@ -157,8 +158,7 @@ def claim_unpaused(
     """The claim of a waiting job whose queue is not paused, or None (anything else): one
     statement for the gate and the claim of nearly every delivery."""
     params = {"b_id": job_id, "b_now": utcnow(), "b_worker": worker, "b_queue": queue}
-    with statement_scope(settings) as conn:
-        row = conn.execute(_CLAIM_WAITING_UNPAUSED, params).one_or_none()
+    row = hot.run(settings, _CLAIM_WAITING_UNPAUSED, params).one_or_none()
     if row is None:
         return None
     job_type, project_key, attempts = row
@@ -232,8 +232,7 @@ def _claim_read_first(
 
 
 def heartbeat(settings: Settings, *, job_id: str, attempt: int) -> None:
-    with statement_scope(settings) as conn:
-        conn.execute(_HEARTBEAT, {"b_id": job_id, "b_attempt": attempt, "b_now": utcnow()})
+    hot.run(settings, _HEARTBEAT, {"b_id": job_id, "b_attempt": attempt, "b_now": utcnow()})
 
 
 def mark_lost(settings: Settings, *, job_id: str, why: str) -> Job | None:
@@ -302,19 +301,19 @@ def save_progress(
     total: int,
     message: str,
 ) -> None:
-    with statement_scope(settings) as conn:
-        conn.execute(
-            _SAVE_PROGRESS,
-            {
-                "b_id": job_id,
-                "b_attempt": attempt,
-                "b_percent": percent,
-                "b_current": current,
-                "b_total": total,
-                "b_message": message,
-                "b_now": utcnow(),
-            },
-        )
+    hot.run(
+        settings,
+        _SAVE_PROGRESS,
+        {
+            "b_id": job_id,
+            "b_attempt": attempt,
+            "b_percent": percent,
+            "b_current": current,
+            "b_total": total,
+            "b_message": message,
+            "b_now": utcnow(),
+        },
+    )
 
 
 def finish(
@@ -343,9 +342,8 @@ def finish(
         params["b_percent"], params["b_current"], params["b_total"] = progress
     if attempt is not None:
         params["b_attempt"] = attempt
-    with statement_scope(settings) as conn:
-        done = conn.execute(_FINISH[attempt is not None, progress is not None], params)
-        return bool(done.rowcount)
+    done = hot.run(settings, _FINISH[attempt is not None, progress is not None], params)
+    return bool(done.rowcount)
 
 
 def _finish_statement(*, of_attempt: bool, with_progress: bool) -> Update:

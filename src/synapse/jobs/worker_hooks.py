@@ -15,6 +15,7 @@ from celery import bootsteps, signals
 from celery.worker import state
 
 from synapse.config import get_settings
+from synapse.db import hot
 from synapse.db.engine import dispose_engines, session_scope
 from synapse.jobs import fairshare, queues, workers
 from synapse.jobs.redis_client import get_redis
@@ -76,8 +77,11 @@ def _stop_lease_keeper(**_: Any) -> None:
 
 
 def _fresh_connections(**_: Any) -> None:
-    """A forked pool process must not share the parent's database connections."""
+    """A forked pool process must not share the parent's database connections; it keeps one
+    of its own for the job layer's statements (db/hot.py)."""
     dispose_engines()
+    hot.reset()
+    hot.enable()
 
 
 def _paused_now() -> set[str]:
